@@ -1,0 +1,413 @@
+//! The vector road model: typed elements with stable ids, 3D geometry in a declared CRS.
+//!
+//! All coordinates are absolute CRS coordinates (`origin.epsg`), heights in
+//! `origin.vertical_datum`. Polylines run in the direction of travel of the lane they bound
+//! where that is defined.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use nalgebra::Point3;
+use serde::{Deserialize, Serialize};
+
+use crate::{GeoOrigin, Issues};
+
+/// A stable element id, unique across all element kinds of one layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ElementId(pub u64);
+
+impl fmt::Display for ElementId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Paint pattern of a lane boundary, seen in its direction (left line first for doubles).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LineType {
+    /// One solid line: no lane change.
+    Solid,
+    /// One dashed line: lane change allowed both ways.
+    Dashed,
+    /// Two solid lines (e.g. the yellow centre line).
+    DoubleSolid,
+    /// Two dashed lines.
+    DoubleDashed,
+    /// Dashed on the left, solid on the right (change allowed from the left lane only).
+    DashedSolid,
+    /// Solid on the left, dashed on the right (change allowed from the right lane only).
+    SolidDashed,
+    /// No paint: a boundary inferred where markings are missing (e.g. through an intersection).
+    Virtual,
+}
+
+impl LineType {
+    /// Whether a vehicle in the lane to the left of this boundary may cross it to the right,
+    /// and whether one on the right may cross to the left.
+    pub fn crossing_allowed(self) -> (bool, bool) {
+        match self {
+            LineType::Solid | LineType::DoubleSolid => (false, false),
+            LineType::Dashed | LineType::DoubleDashed | LineType::Virtual => (true, true),
+            // The dashed side is the side you may cross from.
+            LineType::DashedSolid => (true, false),
+            LineType::SolidDashed => (false, true),
+        }
+    }
+}
+
+/// Paint colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MarkingColor {
+    /// White (lane lines, stop lines, crosswalks).
+    White,
+    /// Yellow (centre lines separating opposite directions).
+    Yellow,
+    /// Blue (bus lanes in Korea).
+    Blue,
+}
+
+/// Dash pattern: `paint_m` of paint followed by `gap_m` of gap, starting `phase_m` into a period
+/// at the first vertex.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DashPattern {
+    /// Length of one painted dash, metres.
+    pub paint_m: f64,
+    /// Length of one gap, metres.
+    pub gap_m: f64,
+    /// Offset into the paint+gap period at the first vertex, metres.
+    pub phase_m: f64,
+}
+
+/// A painted (or virtual) line separating lanes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LaneBoundary {
+    /// Stable id.
+    pub id: ElementId,
+    /// Paint pattern.
+    pub line_type: LineType,
+    /// Paint colour.
+    pub color: MarkingColor,
+    /// Width of one painted line, metres (0.15 m is Korean urban practice).
+    pub width_m: f64,
+    /// Dash pattern for dashed types.
+    pub dash: Option<DashPattern>,
+    /// Centre line of the paint, CRS coordinates.
+    pub points: Vec<Point3<f64>>,
+}
+
+/// Kind of a road edge.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EdgeKind {
+    /// A kerb stone of the given height above the road, metres.
+    Curb {
+        /// Kerb height, metres.
+        height_m: f64,
+    },
+    /// The edge of the paved surface without a kerb.
+    RoadBorder,
+}
+
+/// The physical edge of the road.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoadEdge {
+    /// Stable id.
+    pub id: ElementId,
+    /// Kerb or border.
+    pub kind: EdgeKind,
+    /// Edge polyline, CRS coordinates.
+    pub points: Vec<Point3<f64>>,
+}
+
+/// A stop line across one or more lanes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StopLine {
+    /// Stable id.
+    pub id: ElementId,
+    /// Paint width along the direction of travel, metres.
+    pub width_m: f64,
+    /// Centre line of the paint across the road, CRS coordinates.
+    pub points: Vec<Point3<f64>>,
+}
+
+/// A zebra crosswalk.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Crosswalk {
+    /// Stable id.
+    pub id: ElementId,
+    /// Outer ring (not closed: first vertex is not repeated), CRS coordinates.
+    pub polygon: Vec<Point3<f64>>,
+    /// Stripe width, metres.
+    pub stripe_m: f64,
+    /// Gap between stripes, metres.
+    pub gap_m: f64,
+}
+
+/// Kind of a painted arrow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArrowKind {
+    /// Straight ahead.
+    Straight,
+    /// Left turn.
+    Left,
+    /// Right turn.
+    Right,
+    /// Straight or left.
+    StraightLeft,
+    /// Straight or right.
+    StraightRight,
+    /// Left or right.
+    LeftRight,
+    /// U-turn.
+    UTurn,
+}
+
+/// Kind of a surface mark.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MarkKind {
+    /// A direction arrow.
+    Arrow(ArrowKind),
+    /// Crosswalk-ahead diamond.
+    CrosswalkAhead,
+    /// Painted text (e.g. "천천히" / SLOW), with the text when known.
+    Text(String),
+    /// Speed bump paint.
+    SpeedBump,
+    /// Anything else, with a free description.
+    Other(String),
+}
+
+/// A painted symbol on the road surface.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SurfaceMark {
+    /// Stable id.
+    pub id: ElementId,
+    /// What it is.
+    pub kind: MarkKind,
+    /// Outline (not closed), CRS coordinates.
+    pub polygon: Vec<Point3<f64>>,
+}
+
+/// A reference to a boundary, with whether its points run against the lane's direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BoundaryRef {
+    /// The boundary's id.
+    pub id: ElementId,
+    /// True when the boundary's points run opposite to the lane's direction of travel.
+    pub reversed: bool,
+}
+
+/// A lane: the drivable strip between two boundaries, with topology.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lane {
+    /// Stable id.
+    pub id: ElementId,
+    /// Left boundary (in the direction of travel).
+    pub left: BoundaryRef,
+    /// Right boundary.
+    pub right: BoundaryRef,
+    /// Centre line in the direction of travel, CRS coordinates.
+    pub center_line: Vec<Point3<f64>>,
+    /// Lanes one may drive into at the end of this lane.
+    pub successors: Vec<ElementId>,
+    /// Adjacent lane on the left with the same direction, if any.
+    pub left_neighbour: Option<ElementId>,
+    /// Adjacent lane on the right with the same direction, if any.
+    pub right_neighbour: Option<ElementId>,
+    /// Stop line at the end of the lane, if any.
+    pub stop_line: Option<ElementId>,
+    /// True for lanes inside an intersection (virtual boundaries, no paint).
+    pub in_intersection: bool,
+}
+
+/// The road layout of an area: every element kind in one declared CRS.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoadLayout {
+    /// CRS, map origin and vertical datum of all coordinates.
+    pub origin: GeoOrigin,
+    /// Lane lines.
+    pub lane_boundaries: Vec<LaneBoundary>,
+    /// Kerbs and road borders.
+    pub road_edges: Vec<RoadEdge>,
+    /// Stop lines.
+    pub stop_lines: Vec<StopLine>,
+    /// Zebra crosswalks.
+    pub crosswalks: Vec<Crosswalk>,
+    /// Arrows and other surface marks.
+    pub surface_marks: Vec<SurfaceMark>,
+    /// Lanes with topology.
+    pub lanes: Vec<Lane>,
+}
+
+impl RoadLayout {
+    /// An empty layout in the given CRS/origin.
+    pub fn new(origin: GeoOrigin) -> Self {
+        Self {
+            origin,
+            lane_boundaries: Vec::new(),
+            road_edges: Vec::new(),
+            stop_lines: Vec::new(),
+            crosswalks: Vec::new(),
+            surface_marks: Vec::new(),
+            lanes: Vec::new(),
+        }
+    }
+
+    /// Total number of elements.
+    pub fn element_count(&self) -> usize {
+        self.lane_boundaries.len()
+            + self.road_edges.len()
+            + self.stop_lines.len()
+            + self.crosswalks.len()
+            + self.surface_marks.len()
+            + self.lanes.len()
+    }
+
+    /// Every (kind, id, geometry) in a stable order.
+    pub fn geometries(&self) -> Vec<(&'static str, ElementId, &[Point3<f64>])> {
+        let mut out: Vec<(&'static str, ElementId, &[Point3<f64>])> = Vec::new();
+        out.extend(self.lane_boundaries.iter().map(|e| ("lane_boundary", e.id, e.points.as_slice())));
+        out.extend(self.road_edges.iter().map(|e| ("road_edge", e.id, e.points.as_slice())));
+        out.extend(self.stop_lines.iter().map(|e| ("stop_line", e.id, e.points.as_slice())));
+        out.extend(self.crosswalks.iter().map(|e| ("crosswalk", e.id, e.polygon.as_slice())));
+        out.extend(self.surface_marks.iter().map(|e| ("surface_mark", e.id, e.polygon.as_slice())));
+        out.extend(self.lanes.iter().map(|e| ("lane", e.id, e.center_line.as_slice())));
+        out
+    }
+
+    /// Checks the layout's invariants and records every violation in `issues`: unique ids,
+    /// references that resolve to the right kind, enough vertices, finite coordinates, dash
+    /// patterns only on dashed lines. Returns the number of error-level findings added.
+    pub fn validate(&self, issues: &mut Issues) -> usize {
+        let before = issues.count_at_least(crate::Severity::Error);
+        let mut kinds: BTreeMap<ElementId, &'static str> = BTreeMap::new();
+        for (kind, id, pts) in self.geometries() {
+            let element = format!("{kind} {id}");
+            if let Some(prev) = kinds.insert(id, kind) {
+                issues.error(&element, format!("id also used by a {prev}"));
+            }
+            let min = match kind {
+                "crosswalk" | "surface_mark" => 3,
+                _ => 2,
+            };
+            if pts.len() < min {
+                issues.error(&element, format!("{} vertices, need at least {min}", pts.len()));
+            }
+            if pts.iter().any(|p| !p.coords.iter().all(|c| c.is_finite())) {
+                issues.error(&element, "non-finite coordinate");
+            }
+        }
+        for b in &self.lane_boundaries {
+            let dashed = matches!(
+                b.line_type,
+                LineType::Dashed | LineType::DoubleDashed | LineType::DashedSolid | LineType::SolidDashed
+            );
+            match (&b.dash, dashed) {
+                (Some(_), false) => {
+                    issues.warn(format!("lane_boundary {}", b.id), "dash pattern on a non-dashed line")
+                }
+                (Some(d), true) if d.paint_m <= 0.0 || d.gap_m <= 0.0 => {
+                    issues.error(format!("lane_boundary {}", b.id), "dash pattern with non-positive length")
+                }
+                _ => {}
+            }
+        }
+        let lane_ids: BTreeSet<ElementId> = self.lanes.iter().map(|l| l.id).collect();
+        for l in &self.lanes {
+            let element = format!("lane {}", l.id);
+            for (side, r) in [("left", l.left), ("right", l.right)] {
+                if kinds.get(&r.id) != Some(&"lane_boundary") {
+                    issues.error(&element, format!("{side} boundary {} is not a lane boundary", r.id));
+                }
+            }
+            for s in &l.successors {
+                if !lane_ids.contains(s) {
+                    issues.error(&element, format!("successor {s} is not a lane"));
+                }
+            }
+            for (side, n) in [("left", l.left_neighbour), ("right", l.right_neighbour)] {
+                if let Some(n) = n {
+                    if !lane_ids.contains(&n) {
+                        issues.error(&element, format!("{side} neighbour {n} is not a lane"));
+                    }
+                }
+            }
+            if let Some(s) = l.stop_line {
+                if kinds.get(&s) != Some(&"stop_line") {
+                    issues.error(&element, format!("stop line {s} is not a stop line"));
+                }
+            }
+        }
+        issues.count_at_least(crate::Severity::Error) - before
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::VerticalDatum;
+
+    fn line(id: u64, y: f64) -> LaneBoundary {
+        LaneBoundary {
+            id: ElementId(id),
+            line_type: LineType::Dashed,
+            color: MarkingColor::White,
+            width_m: 0.15,
+            dash: Some(DashPattern { paint_m: 3.0, gap_m: 5.0, phase_m: 0.0 }),
+            points: vec![Point3::new(0.0, y, 10.0), Point3::new(50.0, y, 10.5)],
+        }
+    }
+
+    fn layout() -> RoadLayout {
+        let origin = GeoOrigin::new(5186, [0.0, 0.0, 0.0], VerticalDatum::Kngeoid18).expect("finite");
+        let mut l = RoadLayout::new(origin);
+        l.lane_boundaries = vec![line(1, 0.0), line(2, 3.25)];
+        l.lanes.push(Lane {
+            id: ElementId(10),
+            left: BoundaryRef { id: ElementId(2), reversed: false },
+            right: BoundaryRef { id: ElementId(1), reversed: false },
+            center_line: vec![Point3::new(0.0, 1.625, 10.0), Point3::new(50.0, 1.625, 10.5)],
+            successors: vec![],
+            left_neighbour: None,
+            right_neighbour: None,
+            stop_line: None,
+            in_intersection: false,
+        });
+        l
+    }
+
+    #[test]
+    fn valid_layout_has_no_issues_and_round_trips_through_json() {
+        let l = layout();
+        let mut issues = Issues::new();
+        assert_eq!(l.validate(&mut issues), 0, "{issues:?}");
+        let json = serde_json::to_string(&l).expect("serialize");
+        let back: RoadLayout = serde_json::from_str(&json).expect("deserialize");
+        assert_eq!(back, l);
+    }
+
+    #[test]
+    fn broken_references_and_duplicate_ids_are_reported() {
+        let mut l = layout();
+        l.lanes[0].successors.push(ElementId(99));
+        l.lanes[0].left.id = ElementId(10); // a lane, not a boundary
+        l.lane_boundaries[1].id = ElementId(1); // duplicate
+        l.lane_boundaries[0].points.truncate(1);
+        let mut issues = Issues::new();
+        let errors = l.validate(&mut issues);
+        let text: Vec<String> = issues.iter().map(|i| i.to_string()).collect();
+        assert_eq!(errors, 4, "{text:#?}");
+    }
+
+    #[test]
+    fn crossing_rules_follow_the_dashed_side() {
+        assert_eq!(LineType::DashedSolid.crossing_allowed(), (true, false));
+        assert_eq!(LineType::SolidDashed.crossing_allowed(), (false, true));
+        assert_eq!(LineType::DoubleSolid.crossing_allowed(), (false, false));
+    }
+}
