@@ -1,1 +1,25 @@
-//! placeholder
+//! # hdmap-io — the real formats hdmap reads and writes
+//!
+//! * [`las`]: LAS/LAZ 1.2–1.4 (and COPC, read as LAZ), CRS from WKT and GeoTIFF VLRs.
+//! * [`pcd`]: PCD v0.7 ascii / binary / binary_compressed (LZF), arbitrary fields.
+//! * [`kitti`]: KITTI `.bin` scans (x y z reflectance as f32).
+//! * [`raster`]: GeoTIFF (any GDAL raster) with windowed reads and CRS-aware writes.
+//! * [`vector`]: vector layers through OGR (GeoPackage, GeoJSON, ESRI Shapefile).
+//! * [`trajectory`]: CSV with header, TUM, KITTI poses, NovAtel-style INS CSV.
+//! * [`image`]: camera images through the `image` crate.
+//! * [`info`]: a summary of any supported file, for `hdmap info`.
+//!
+//! Every reader checks its input (missing, empty, directory, truncated, lying header) and
+//! fails with an [`IoError`] naming the file; every writer writes atomically (temp + rename).
+
+pub mod crs;
+pub mod error;
+pub mod fsutil;
+pub mod kitti;
+pub mod las;
+pub mod pcd;
+pub mod raster;
+pub mod trajectory;
+pub mod vector;
+
+pub use error::IoError;

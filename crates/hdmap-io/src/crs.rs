@@ -1,0 +1,72 @@
+//! Resolving CRS definitions found in files (WKT, GeoTIFF keys) to [`Crs`] values with EPSG
+//! codes, through GDAL/PROJ.
+
+use gdal::spatial_ref::SpatialRef;
+use hdmap_core::Crs;
+
+/// Parses a WKT (WKT1 or WKT2, also ESRI flavour) and identifies its EPSG code when GDAL can.
+/// For compound CRSs the code of the horizontal part is returned. `None` when GDAL cannot
+/// parse the text at all.
+pub fn crs_from_wkt(wkt: &str) -> Option<Crs> {
+    let wkt = wkt.trim_end_matches('\0').trim();
+    if wkt.is_empty() {
+        return None;
+    }
+    let srs = SpatialRef::from_wkt(wkt).or_else(|_| SpatialRef::from_esri(wkt)).ok()?;
+    Some(Crs::from_wkt(wkt, horizontal_epsg(srs)))
+}
+
+/// The EPSG code of the horizontal component of a spatial reference, if identifiable.
+pub fn horizontal_epsg(mut srs: SpatialRef) -> Option<u32> {
+    if srs.is_compound() {
+        for node in ["COMPD_CS|PROJCS|AUTHORITY", "COMPD_CS|GEOGCS|AUTHORITY"] {
+            if let (Ok(Some(name)), Ok(Some(code))) =
+                (srs.get_attr_value(node, 0), srs.get_attr_value(node, 1))
+            {
+                if name.eq_ignore_ascii_case("EPSG") {
+                    return code.parse().ok();
+                }
+            }
+        }
+    }
+    let code_of = |s: &SpatialRef| match (s.auth_name(), s.auth_code()) {
+        (Some(name), Ok(code)) if name.eq_ignore_ascii_case("EPSG") && code > 0 => Some(code as u32),
+        _ => None,
+    };
+    if let Some(c) = code_of(&srs) {
+        return Some(c);
+    }
+    if srs.auto_identify_epsg().is_ok() {
+        return code_of(&srs);
+    }
+    None
+}
+
+/// A CRS from an EPSG code, with its WKT and name filled from GDAL's database. Falls back to
+/// a bare [`Crs::Epsg`] when GDAL does not know the code.
+pub fn crs_from_epsg(code: u32) -> Crs {
+    match SpatialRef::from_epsg(code).and_then(|s| s.to_wkt()) {
+        Ok(wkt) => Crs::from_wkt(wkt, Some(code)),
+        Err(_) => Crs::Epsg(code),
+    }
+}
+
+/// OGC WKT (WKT1 as GDAL writes it) for an EPSG code.
+pub fn wkt_for_epsg(code: u32) -> Option<String> {
+    SpatialRef::from_epsg(code).and_then(|s| s.to_wkt()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epsg_codes_survive_wkt_round_trip() {
+        for code in [5186u32, 26913, 4326, 32652, 5179] {
+            let wkt = wkt_for_epsg(code).expect("GDAL knows the code");
+            let crs = crs_from_wkt(&wkt).expect("parses");
+            assert_eq!(crs.epsg(), Some(code), "{wkt}");
+        }
+        assert!(crs_from_wkt("not a crs").is_none());
+    }
+}

@@ -1,0 +1,64 @@
+//! File-system helpers: input checks and atomic writes.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crate::IoError;
+
+/// Checks that `path` is an existing, non-empty regular file and returns its size in bytes.
+pub fn check_input_file(path: &Path) -> Result<u64, IoError> {
+    let meta = std::fs::metadata(path).map_err(|source| IoError::Os { path: path.to_path_buf(), source })?;
+    if meta.is_dir() {
+        return Err(IoError::IsDirectory { path: path.to_path_buf() });
+    }
+    if meta.len() == 0 {
+        return Err(IoError::Empty { path: path.to_path_buf() });
+    }
+    Ok(meta.len())
+}
+
+/// Writes a file atomically: `write` fills a temporary file in the target's directory, which
+/// is renamed over `path` only when `write` succeeded and the data is flushed to disk. A killed
+/// process leaves either the old file or the new one, never half of one.
+pub fn write_atomic<F>(path: &Path, write: F) -> Result<(), IoError>
+where
+    F: FnOnce(&mut BufWriter<File>) -> Result<(), IoError>,
+{
+    let os = |source| IoError::Os { path: path.to_path_buf(), source };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let tmp =
+        tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(".tmp").tempfile_in(&dir).map_err(os)?;
+    let (file, tmp_path) = tmp.into_parts();
+    let mut writer = BufWriter::new(file);
+    write(&mut writer)?;
+    writer.flush().map_err(os)?;
+    let file = writer.into_inner().map_err(|e| os(e.into_error()))?;
+    file.sync_all().map_err(os)?;
+    tmp_path.persist(path).map_err(|e| os(e.error))?;
+    Ok(())
+}
+
+/// Runs `write` on a temporary path beside `path` (same extension, for libraries that pick the
+/// format by extension) and renames it over `path` when `write` succeeds.
+pub fn write_atomic_via_path<F>(path: &Path, write: F) -> Result<(), IoError>
+where
+    F: FnOnce(&Path) -> Result<(), IoError>,
+{
+    let os = |source| IoError::Os { path: path.to_path_buf(), source };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let ext = path.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
+    let tmp_dir = tempfile::Builder::new().prefix(&format!(".{name}.")).tempdir_in(&dir).map_err(os)?;
+    let tmp_path = tmp_dir.path().join(format!("out{ext}"));
+    write(&tmp_path)?;
+    std::fs::rename(&tmp_path, path).map_err(os)?;
+    Ok(())
+}
