@@ -37,9 +37,55 @@ pub fn horizontal_epsg(mut srs: SpatialRef) -> Option<u32> {
         return Some(c);
     }
     if srs.auto_identify_epsg().is_ok() {
-        return code_of(&srs);
+        if let Some(c) = code_of(&srs) {
+            return Some(c);
+        }
     }
-    None
+    find_epsg_match(&srs)
+}
+
+/// Asks PROJ (through GDAL's `OSRFindMatches`) for the best EPSG match of a CRS that carries no
+/// authority code, as `pyproj`'s `to_epsg(min_confidence=70)` does. `None` below 70 %.
+#[allow(unsafe_code)]
+fn find_epsg_match(srs: &SpatialRef) -> Option<u32> {
+    use std::ffi::CStr;
+    let mut n: std::ffi::c_int = 0;
+    let mut confidence: *mut std::ffi::c_int = std::ptr::null_mut();
+    // SAFETY: `srs` is a live handle for the duration of the call; GDAL returns either null or an
+    // array of `n` owned handles plus an `n`-int confidence array, both freed below with the
+    // functions GDAL documents for them. Strings returned by OSRGetAuthority* are owned by the
+    // handle and copied before it is freed.
+    unsafe {
+        let matches =
+            gdal_sys::OSRFindMatches(srs.to_c_hsrs(), std::ptr::null_mut(), &mut n, &mut confidence);
+        if matches.is_null() {
+            return None;
+        }
+        let mut best = None;
+        for i in 0..n.max(0) as usize {
+            let h = *matches.add(i);
+            let conf = if confidence.is_null() { 0 } else { *confidence.add(i) };
+            if conf < 70 || h.is_null() {
+                continue;
+            }
+            let name = gdal_sys::OSRGetAuthorityName(h, std::ptr::null());
+            let code = gdal_sys::OSRGetAuthorityCode(h, std::ptr::null());
+            if name.is_null() || code.is_null() {
+                continue;
+            }
+            if CStr::from_ptr(name).to_string_lossy().eq_ignore_ascii_case("EPSG") {
+                best = CStr::from_ptr(code).to_string_lossy().parse::<u32>().ok();
+                if best.is_some() {
+                    break;
+                }
+            }
+        }
+        gdal_sys::OSRFreeSRSArray(matches);
+        if !confidence.is_null() {
+            gdal_sys::VSIFree(confidence.cast());
+        }
+        best
+    }
 }
 
 /// A CRS from an EPSG code, with its WKT and name filled from GDAL's database. Falls back to

@@ -142,12 +142,53 @@ pub struct LasFile {
 }
 
 fn las_err(path: &Path) -> impl Fn(las::Error) -> IoError + '_ {
-    move |source| match source {
-        las::Error::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-            IoError::Truncated { path: path.to_path_buf(), detail: format!("unexpected end of file ({e})") }
+    move |source| {
+        // Walk the error chain: a short read anywhere (LAS records, LAZ chunks) is truncation.
+        let mut e: Option<&(dyn std::error::Error + 'static)> = Some(&source);
+        let mut eof = false;
+        while let Some(err) = e {
+            if let Some(io) = err.downcast_ref::<std::io::Error>() {
+                eof |= io.kind() == std::io::ErrorKind::UnexpectedEof;
+            }
+            eof |= err.to_string().contains("failed to fill whole buffer");
+            e = err.source();
         }
-        source => IoError::Las { path: path.to_path_buf(), source },
+        if eof {
+            IoError::Truncated {
+                path: path.to_path_buf(),
+                detail: "file ends before the data its header announces".into(),
+            }
+        } else {
+            IoError::Las { path: path.to_path_buf(), source }
+        }
     }
+}
+
+/// For uncompressed LAS, checks that the file is long enough for every announced point
+/// record, so truncation is reported with numbers before any point is decoded.
+fn check_las_length(path: &Path, file_len: u64) -> Result<(), IoError> {
+    let mut f = File::open(path).map_err(|source| IoError::Os { path: path.to_path_buf(), source })?;
+    let raw = las::raw::Header::read_from(&mut f).map_err(las_err(path))?;
+    if raw.point_data_record_format & 0xC0 != 0 {
+        return Ok(()); // LAZ: sizes are only known chunk by chunk
+    }
+    let n = raw
+        .large_file
+        .map(|l| l.number_of_point_records)
+        .filter(|n| *n > 0)
+        .unwrap_or(raw.number_of_point_records as u64);
+    let need = raw.offset_to_point_data as u64 + n * raw.point_data_record_length as u64;
+    if file_len < need {
+        let have = file_len.saturating_sub(raw.offset_to_point_data as u64)
+            / raw.point_data_record_length.max(1) as u64;
+        return Err(IoError::Truncated {
+            path: path.to_path_buf(),
+            detail: format!(
+                "header announces {n} points ({need} bytes), file has {file_len} bytes ({have} whole points)"
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn resolve_crs(header: &las::Header) -> (Option<Crs>, Option<String>) {
@@ -409,7 +450,8 @@ impl LasColumns {
 /// Fails with a one-line error naming the file when it is missing, empty, a directory,
 /// truncated (fewer point records than the header announces), or not LAS.
 pub fn read_las(path: &Path, mut progress: impl FnMut(u64)) -> Result<LasFile, IoError> {
-    check_input_file(path)?;
+    let file_len = check_input_file(path)?;
+    check_las_length(path, file_len)?;
     let file = File::open(path).map_err(|source| IoError::Os { path: path.to_path_buf(), source })?;
     let mut reader = Reader::new(BufReader::with_capacity(1 << 20, file)).map_err(las_err(path))?;
     let header = header_info(reader.header());
@@ -518,6 +560,29 @@ impl LasWriteOptions {
             guid: uuid::Uuid::nil(),
         }
     }
+}
+
+/// Scale of the i16 scan angle of point formats 6–10, degrees per step.
+const SCAN_ANGLE_STEP_DEG: f32 = 0.006;
+
+/// The las crate converts an f32 scan angle to the i16 of formats 6–10 by truncation, which
+/// turns a value read as `raw × 0.006` back into `raw - 1` about half the time. This returns
+/// the f32 nearest `angle_deg` that truncates to the intended step `round(angle / 0.006)`, so
+/// read → write is bit-exact.
+fn scan_angle_for_write(angle_deg: f32, extended: bool) -> f32 {
+    if !extended || !angle_deg.is_finite() {
+        return angle_deg;
+    }
+    let raw = (angle_deg / SCAN_ANGLE_STEP_DEG).round();
+    let mut v = angle_deg;
+    for _ in 0..8 {
+        if (v / SCAN_ANGLE_STEP_DEG).trunc() == raw {
+            return v;
+        }
+        // Move one ulp away from zero: truncation goes toward zero.
+        v = if v >= 0.0 { v.next_up() } else { v.next_down() };
+    }
+    raw * SCAN_ANGLE_STEP_DEG
 }
 
 fn keep_vlr(v: &Vlr) -> bool {
@@ -711,7 +776,7 @@ pub fn write_las(path: &Path, cloud: &PointCloud, options: &LasWriteOptions) -> 
                 is_withheld: at(flags[4], i) != 0,
                 is_overlap: at(flags[5], i) != 0 || overlap_from_class,
                 scanner_channel: if format.is_extended { at(scanner_channel, i) } else { 0 },
-                scan_angle: scan_angle.map(|v| v[i]).unwrap_or(0.0),
+                scan_angle: scan_angle_for_write(scan_angle.map(|v| v[i]).unwrap_or(0.0), format.is_extended),
                 user_data: at(user_data, i),
                 point_source_id: psid.map(|v| v[i]).unwrap_or(0),
                 gps_time: format.has_gps_time.then(|| cloud.time_s.as_ref().map(|v| v[i]).unwrap_or(0.0)),

@@ -15,10 +15,13 @@
 pub mod crs;
 pub mod error;
 pub mod fsutil;
+pub mod image;
+pub mod info;
 pub mod kitti;
 pub mod las;
 pub mod pcd;
 pub mod raster;
+pub mod testdata;
 pub mod trajectory;
 pub mod vector;
 

@@ -73,8 +73,11 @@ pub struct RasterInfo {
     pub crs: Option<Crs>,
     /// Pixel size (x, y) in CRS units.
     pub pixel_size: Option<(f64, f64)>,
-    /// Ground sample distance in metres (CRS linear units converted; for geographic CRSs the
-    /// east-west size at the raster's centre latitude on the WGS84 sphere of 6 378 137 m).
+    /// Ground size of a pixel (x, y) in metres: pixel size times the CRS linear unit; for
+    /// geographic CRSs, degrees converted on the WGS84 sphere (6 378 137 m) at the raster's
+    /// centre latitude.
+    pub ground_pixel_m: Option<(f64, f64)>,
+    /// Ground sample distance in metres: the larger side of [`RasterInfo::ground_pixel_m`].
     pub gsd_m: Option<f64>,
     /// Bounds `[min_x, min_y, max_x, max_y]` in CRS units.
     pub bounds: Option<[f64; 4]>,
@@ -145,14 +148,17 @@ impl Raster {
                 fold(f64::max, f64::NEG_INFINITY, 1),
             ]
         });
-        let gsd_m = match (&srs, pixel_size, bounds) {
-            (Some(s), Some((px, _)), Some(b)) if s.is_geographic() => {
+        let ground_pixel_m = match (&srs, pixel_size, bounds) {
+            (Some(s), Some((px, py)), Some(b)) if s.is_geographic() => {
                 let lat = ((b[1] + b[3]) / 2.0).to_radians();
-                Some(px.to_radians() * 6_378_137.0 * lat.cos())
+                Some((px.to_radians() * 6_378_137.0 * lat.cos(), py.to_radians() * 6_378_137.0))
             }
-            (Some(s), Some((px, _)), _) if s.is_projected() => Some(px * s.linear_units()),
+            (Some(s), Some((px, py)), _) if s.is_projected() => {
+                Some((px * s.linear_units(), py * s.linear_units()))
+            }
             _ => None,
         };
+        let gsd_m = ground_pixel_m.map(|(x, y)| x.max(y));
         let info = RasterInfo {
             driver: dataset.driver().short_name(),
             width,
@@ -161,6 +167,7 @@ impl Raster {
             geo_transform: gt,
             crs,
             pixel_size,
+            ground_pixel_m,
             gsd_m,
             bounds,
         };
