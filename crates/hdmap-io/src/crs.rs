@@ -8,6 +8,7 @@ use hdmap_core::Crs;
 /// For compound CRSs the code of the horizontal part is returned. `None` when GDAL cannot
 /// parse the text at all.
 pub fn crs_from_wkt(wkt: &str) -> Option<Crs> {
+    crate::init_gdal();
     let wkt = wkt.trim_end_matches('\0').trim();
     if wkt.is_empty() {
         return None;
@@ -91,6 +92,7 @@ fn find_epsg_match(srs: &SpatialRef) -> Option<u32> {
 /// A CRS from an EPSG code, with its WKT and name filled from GDAL's database. Falls back to
 /// a bare [`Crs::Epsg`] when GDAL does not know the code.
 pub fn crs_from_epsg(code: u32) -> Crs {
+    crate::init_gdal();
     match SpatialRef::from_epsg(code).and_then(|s| s.to_wkt()) {
         Ok(wkt) => Crs::from_wkt(wkt, Some(code)),
         Err(_) => Crs::Epsg(code),
@@ -99,6 +101,7 @@ pub fn crs_from_epsg(code: u32) -> Crs {
 
 /// OGC WKT (WKT1 as GDAL writes it) for an EPSG code.
 pub fn wkt_for_epsg(code: u32) -> Option<String> {
+    crate::init_gdal();
     SpatialRef::from_epsg(code).and_then(|s| s.to_wkt()).ok()
 }
 

@@ -73,7 +73,7 @@ pub enum IoError {
         source: las::Error,
     },
     /// Error from GDAL/OGR.
-    #[error("{}: GDAL: {}", path.display(), one_line(source))]
+    #[error("{}: GDAL: {}", path.display(), gdal_message(source))]
     Gdal {
         /// The file.
         path: PathBuf,
@@ -99,6 +99,14 @@ pub enum IoError {
         #[source]
         source: hdmap_core::CoreError,
     },
+}
+
+/// GDAL's own message, without the wrapper's "CPL error class" boilerplate.
+fn gdal_message(e: &gdal::errors::GdalError) -> String {
+    match e {
+        gdal::errors::GdalError::CplError { msg, .. } => one_line(msg),
+        other => one_line(other),
+    }
 }
 
 /// Collapses a library error message onto one line.

@@ -261,7 +261,14 @@ pub fn describe(path: &Path, mut progress: impl FnMut(u64, u64)) -> Result<FileR
                 None,
             )))
         }
-        Kind::Raster => FileReport::Raster(Raster::open(path)?.info),
+        Kind::Raster => {
+            // A raster reached here is meant as a map layer (GeoTIFF, or an image with a world
+            // file): without CRS and geotransform it would place the map nowhere, so say so.
+            let r = Raster::open(path)?;
+            r.georef()?;
+            r.check_readable()?;
+            FileReport::Raster(r.info)
+        }
         Kind::Image => {
             let img = crate::image::read_image(path)?;
             FileReport::Image(ImageReport {

@@ -26,3 +26,15 @@ pub mod trajectory;
 pub mod vector;
 
 pub use error::IoError;
+
+/// Routes GDAL's diagnostics to `tracing` (debug level) instead of stderr, once per process:
+/// errors still reach the caller as [`IoError::Gdal`] with GDAL's message, but the terminal
+/// shows one line per failure, not GDAL's running commentary.
+pub(crate) fn init_gdal() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        gdal::config::set_error_handler(|class, number, msg| {
+            tracing::debug!(target: "gdal", "GDAL {class:?} {number}: {msg}");
+        });
+    });
+}

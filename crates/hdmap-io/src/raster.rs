@@ -111,6 +111,7 @@ fn gdal_err(path: &Path) -> impl Fn(gdal::errors::GdalError) -> IoError + '_ {
 impl Raster {
     /// Opens a raster (no pixels are read).
     pub fn open(path: &Path) -> Result<Self, IoError> {
+        crate::init_gdal();
         check_input_file(path)?;
         let dataset = Dataset::open(path).map_err(gdal_err(path))?;
         if dataset.raster_count() == 0 {
@@ -211,6 +212,28 @@ impl Raster {
         tiles(self.info.width, self.info.height, tile_px, overlap_px)
     }
 
+    /// Reads the first and the last block of every band, so a file cut short (tiles missing at
+    /// its end) fails here, with the file named, instead of deep inside a stage.
+    pub fn check_readable(&self) -> Result<(), IoError> {
+        for i in 1..=self.info.bands.len() {
+            let b = self.dataset.rasterband(i).map_err(gdal_err(&self.path))?;
+            let (bw, bh) = b.block_size();
+            let (bw, bh) = (bw.clamp(1, self.info.width), bh.clamp(1, self.info.height));
+            let last = Window {
+                col: (self.info.width - 1) / bw * bw,
+                row: (self.info.height - 1) / bh * bh,
+                width: 0,
+                height: 0,
+            };
+            for w in [Window { col: 0, row: 0, width: bw, height: bh }, last] {
+                let width = if w.width == 0 { self.info.width - w.col } else { w.width };
+                let height = if w.height == 0 { self.info.height - w.row } else { w.height };
+                let _: Vec<f64> = self.read_window(i, Window { col: w.col, row: w.row, width, height })?;
+            }
+        }
+        Ok(())
+    }
+
     /// The file this raster was opened from.
     pub fn path(&self) -> &Path {
         &self.path
@@ -249,6 +272,7 @@ pub fn write_geotiff<T: Copy + GdalType>(
     nodata: Option<f64>,
 ) -> Result<(), IoError> {
     if bands.is_empty() || bands.iter().any(|b| b.len() != width * height) {
+        crate::init_gdal();
         return Err(IoError::Format {
             path: path.to_path_buf(),
             format: "GeoTIFF",

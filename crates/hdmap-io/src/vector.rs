@@ -96,6 +96,7 @@ fn gdal_err(path: &Path) -> impl Fn(gdal::errors::GdalError) -> IoError + '_ {
 }
 
 fn open(path: &Path) -> Result<Dataset, IoError> {
+    crate::init_gdal();
     // A shapefile is several files; the .shp itself must exist and be non-empty.
     check_input_file(path)?;
     let ds = Dataset::open(path).map_err(gdal_err(path))?;
@@ -274,6 +275,7 @@ fn driver_for(path: &Path) -> Result<&'static str, IoError> {
 /// schema of each layer come from its features; attributes missing in a feature are null.
 pub fn write_vector(path: &Path, layers: &[VectorLayer], crs: &Crs) -> Result<(), IoError> {
     let driver_name = driver_for(path)?;
+    crate::init_gdal();
     if driver_name != "GPKG" && layers.len() != 1 {
         return Err(IoError::Unsupported {
             path: path.to_path_buf(),
