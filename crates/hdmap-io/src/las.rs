@@ -6,6 +6,9 @@
 //! `point_source_id`, `scan_angle_deg`, `red`, ...), so that [`write_las`] with
 //! [`LasWriteOptions::like`] writes every field back bit-exactly.
 //!
+//! The `las` crate handles headers, VLRs and LAZ (de)compression (in parallel); point records
+//! are encoded and decoded here, column by column, straight from and to the on-disk layout.
+//!
 //! CRS: the OGC WKT VLR (LASF_Projection 2112) wins, then GeoTIFF keys with an EPSG code, then
 //! a libLAS WKT VLR; codes are identified through GDAL/PROJ.
 
@@ -14,11 +17,15 @@ use std::io::BufReader;
 use std::path::Path;
 
 use hdmap_core::{CloudFrame, Column, ColumnValues, Crs, PointCloud, TimeBase};
-use las::point::{Classification, Format, ScanDirection};
-use las::{Builder, Color, GpsTimeType, Point, Reader, Transform, Vector, Version, Vlr};
+use las::point::Format;
+use rayon::prelude::*;
+use las::{Builder, GpsTimeType, Reader, Transform, Vector, Version, Vlr};
 use serde::Serialize;
 
 use crate::IoError;
+
+/// Scale of the i16 scan angle of point formats 6–10, degrees per step.
+const SCAN_ANGLE_STEP_DEG: f32 = 0.006;
 use crate::crs::{crs_from_epsg, crs_from_wkt, wkt_for_epsg};
 use crate::fsutil::{check_input_file, write_atomic_via_path};
 
@@ -284,6 +291,41 @@ fn header_info(h: &las::Header) -> LasHeaderInfo {
     }
 }
 
+/// Byte layout of one point record of a LAS point format (LAS 1.4 R15, tables 7–17).
+#[derive(Debug, Clone, Copy)]
+struct RecordLayout {
+    /// Formats 6–10.
+    extended: bool,
+    time_at: Option<usize>,
+    rgb_at: Option<usize>,
+    nir_at: Option<usize>,
+    wave_at: Option<usize>,
+    /// Where the extra bytes start.
+    extra_at: usize,
+    /// Record length including extra bytes.
+    len: usize,
+}
+
+impl RecordLayout {
+    fn of(id: u8, extra_bytes: u16) -> Option<Self> {
+        let (extended, time_at, rgb_at, nir_at, wave_at, core) = match id {
+            0 => (false, None, None, None, None, 20),
+            1 => (false, Some(20), None, None, None, 28),
+            2 => (false, None, Some(20), None, None, 26),
+            3 => (false, Some(20), Some(28), None, None, 34),
+            4 => (false, Some(20), None, None, Some(28), 57),
+            5 => (false, Some(20), Some(28), None, Some(34), 63),
+            6 => (true, Some(22), None, None, None, 30),
+            7 => (true, Some(22), Some(30), None, None, 36),
+            8 => (true, Some(22), Some(30), Some(36), None, 38),
+            9 => (true, Some(22), None, None, Some(30), 59),
+            10 => (true, Some(22), Some(30), Some(36), Some(38), 67),
+            _ => return None,
+        };
+        Some(Self { extended, time_at, rgb_at, nir_at, wave_at, extra_at: core, len: core + extra_bytes as usize })
+    }
+}
+
 /// Growable columns for one read.
 struct LasColumns {
     xyz: Vec<[f64; 3]>,
@@ -333,56 +375,93 @@ impl LasColumns {
         }
     }
 
-    fn push(&mut self, p: Point, format: &Format) {
-        self.xyz.push([p.x, p.y, p.z]);
-        self.intensity.push(p.intensity as f32);
-        self.return_number.push(p.return_number);
-        self.number_of_returns.push(p.number_of_returns);
-        self.classification.push(u8::from(p.classification));
-        if format.has_gps_time {
-            self.time.push(p.gps_time.unwrap_or(0.0));
+    /// Appends `other`'s values after `self`'s.
+    fn append(&mut self, mut o: LasColumns) {
+        macro_rules! cat {
+            ($($f:ident),*) => { $( self.$f.append(&mut o.$f); )* };
         }
-        let flags = [
-            (p.scan_direction == ScanDirection::LeftToRight) as u8,
-            p.is_edge_of_flight_line as u8,
-            p.is_synthetic as u8,
-            p.is_key_point as u8,
-            p.is_withheld as u8,
-            p.is_overlap as u8,
-        ];
-        for (col, f) in self.flags.iter_mut().zip(flags) {
-            col.push(f);
+        cat!(xyz, intensity, return_number, number_of_returns, classification, time, scanner_channel, scan_angle);
+        cat!(user_data, point_source_id, nir, wave_index, wave_offset, wave_size, wave_loc, extra_bytes);
+        for (a, b) in self.flags.iter_mut().zip(o.flags.iter_mut()) {
+            a.append(b);
         }
-        if format.is_extended {
-            self.scanner_channel.push(p.scanner_channel);
+        for (a, b) in self.rgb.iter_mut().zip(o.rgb.iter_mut()) {
+            a.append(b);
         }
-        self.scan_angle.push(p.scan_angle);
-        self.user_data.push(p.user_data);
-        self.point_source_id.push(p.point_source_id);
-        if format.has_color {
-            let c = p.color.unwrap_or(Color { red: 0, green: 0, blue: 0 });
-            self.rgb[0].push(c.red);
-            self.rgb[1].push(c.green);
-            self.rgb[2].push(c.blue);
+        for (a, b) in self.wave_xyz.iter_mut().zip(o.wave_xyz.iter_mut()) {
+            a.append(b);
         }
-        if format.has_nir {
-            self.nir.push(p.nir.unwrap_or(0));
-        }
-        if format.has_waveform {
-            let w = p.waveform.unwrap_or_default();
-            self.wave_index.push(w.wave_packet_descriptor_index);
-            self.wave_offset.push(w.byte_offset_to_waveform_data);
-            self.wave_size.push(w.waveform_packet_size_in_bytes);
-            self.wave_loc.push(w.return_point_waveform_location);
-            self.wave_xyz[0].push(w.x_t);
-            self.wave_xyz[1].push(w.y_t);
-            self.wave_xyz[2].push(w.z_t);
-        }
-        if format.extra_bytes > 0 {
-            let n = format.extra_bytes as usize;
-            let mut eb = p.extra_bytes;
-            eb.resize(n, 0);
-            self.extra_bytes.extend_from_slice(&eb);
+    }
+
+    /// Decodes raw point records (the on-disk layout of `layout`) into the columns.
+    fn decode(&mut self, bytes: &[u8], layout: &RecordLayout, t: &Vector<Transform>) {
+        let u16at = |r: &[u8], o: usize| u16::from_le_bytes([r[o], r[o + 1]]);
+        let i32at = |r: &[u8], o: usize| i32::from_le_bytes([r[o], r[o + 1], r[o + 2], r[o + 3]]);
+        let f32at = |r: &[u8], o: usize| f32::from_le_bytes([r[o], r[o + 1], r[o + 2], r[o + 3]]);
+        let f64at = |r: &[u8], o: usize| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&r[o..o + 8]);
+            f64::from_le_bytes(a)
+        };
+        for r in bytes.chunks_exact(layout.len) {
+            // Same arithmetic as las/laspy (`scale * X + offset`), hence the same bits.
+            self.xyz.push([
+                t.x.scale * f64::from(i32at(r, 0)) + t.x.offset,
+                t.y.scale * f64::from(i32at(r, 4)) + t.y.offset,
+                t.z.scale * f64::from(i32at(r, 8)) + t.z.offset,
+            ]);
+            self.intensity.push(f32::from(u16at(r, 12)));
+            let (b14, b15) = (r[14], r[15]);
+            if layout.extended {
+                self.return_number.push(b14 & 0x0F);
+                self.number_of_returns.push(b14 >> 4);
+                self.classification.push(r[16]);
+                for (k, bit) in [(2usize, 0u8), (3, 1), (4, 2), (5, 3)] {
+                    self.flags[k].push((b15 >> bit) & 1);
+                }
+                self.scanner_channel.push((b15 >> 4) & 0x03);
+                self.flags[0].push((b15 >> 6) & 1);
+                self.flags[1].push(b15 >> 7);
+                self.scan_angle.push(f32::from(i16::from_le_bytes([r[18], r[19]])) * SCAN_ANGLE_STEP_DEG);
+                self.user_data.push(r[17]);
+                self.point_source_id.push(u16at(r, 20));
+            } else {
+                self.return_number.push(b14 & 0x07);
+                self.number_of_returns.push((b14 >> 3) & 0x07);
+                self.flags[0].push((b14 >> 6) & 1);
+                self.flags[1].push(b14 >> 7);
+                let class = b15 & 0x1F;
+                self.classification.push(class);
+                self.flags[2].push((b15 >> 5) & 1);
+                self.flags[3].push((b15 >> 6) & 1);
+                self.flags[4].push(b15 >> 7);
+                // Class 12 is how formats 0–5 mark overlap points.
+                self.flags[5].push((class == 12) as u8);
+                self.scan_angle.push(f32::from(r[16] as i8));
+                self.user_data.push(r[17]);
+                self.point_source_id.push(u16at(r, 18));
+            }
+            if let Some(o) = layout.time_at {
+                self.time.push(f64at(r, o));
+            }
+            if let Some(o) = layout.rgb_at {
+                for k in 0..3 {
+                    self.rgb[k].push(u16at(r, o + 2 * k));
+                }
+            }
+            if let Some(o) = layout.nir_at {
+                self.nir.push(u16at(r, o));
+            }
+            if let Some(o) = layout.wave_at {
+                self.wave_index.push(r[o]);
+                self.wave_offset.push(u64::from_le_bytes(r[o + 1..o + 9].try_into().unwrap_or([0; 8])));
+                self.wave_size.push(u32::from_le_bytes([r[o + 9], r[o + 10], r[o + 11], r[o + 12]]));
+                self.wave_loc.push(f32at(r, o + 13));
+                for k in 0..3 {
+                    self.wave_xyz[k].push(f32at(r, o + 17 + 4 * k));
+                }
+            }
+            self.extra_bytes.extend_from_slice(&r[layout.extra_at..layout.len]);
         }
     }
 
@@ -456,6 +535,11 @@ pub fn read_las(path: &Path, mut progress: impl FnMut(u64)) -> Result<LasFile, I
     let mut reader = Reader::new(BufReader::with_capacity(1 << 20, file)).map_err(las_err(path))?;
     let header = header_info(reader.header());
     let format = *reader.header().point_format();
+    let transforms = *reader.header().transforms();
+    let layout = RecordLayout::of(header.point_format, format.extra_bytes).ok_or_else(|| IoError::Unsupported {
+        path: path.to_path_buf(),
+        detail: format!("point format {}", header.point_format),
+    })?;
     let n = header.point_count;
     let mut cols = LasColumns::with_capacity(n as usize, &format);
     const CHUNK: u64 = 1 << 20;
@@ -469,8 +553,26 @@ pub fn read_las(path: &Path, mut progress: impl FnMut(u64)) -> Result<LasFile, I
                 detail: format!("header announces {n} points, file holds {}", done + data.len() as u64),
             });
         }
-        for p in data.points() {
-            cols.push(p.map_err(las_err(path))?, &format);
+        if data.record_len() != layout.len {
+            return Err(IoError::Format {
+                path: path.to_path_buf(),
+                format: "LAS",
+                detail: format!("point records are {} bytes, format {} needs {}", data.record_len(), header.point_format, layout.len),
+            });
+        }
+        // Decode slices of the slab on all cores, then append them in order.
+        let per_part = data.len().div_ceil(rayon::current_num_threads() * 2).max(1) * layout.len;
+        let parts: Vec<LasColumns> = data
+            .raw_bytes()
+            .par_chunks(per_part)
+            .map(|bytes| {
+                let mut part = LasColumns::with_capacity(bytes.len() / layout.len, &format);
+                part.decode(bytes, &layout, &transforms);
+                part
+            })
+            .collect();
+        for part in parts {
+            cols.append(part);
         }
         done += want;
         progress(done);
@@ -560,29 +662,6 @@ impl LasWriteOptions {
             guid: uuid::Uuid::nil(),
         }
     }
-}
-
-/// Scale of the i16 scan angle of point formats 6–10, degrees per step.
-const SCAN_ANGLE_STEP_DEG: f32 = 0.006;
-
-/// The las crate converts an f32 scan angle to the i16 of formats 6–10 by truncation, which
-/// turns a value read as `raw × 0.006` back into `raw - 1` about half the time. This returns
-/// the f32 nearest `angle_deg` that truncates to the intended step `round(angle / 0.006)`, so
-/// read → write is bit-exact.
-fn scan_angle_for_write(angle_deg: f32, extended: bool) -> f32 {
-    if !extended || !angle_deg.is_finite() {
-        return angle_deg;
-    }
-    let raw = (angle_deg / SCAN_ANGLE_STEP_DEG).round();
-    let mut v = angle_deg;
-    for _ in 0..8 {
-        if (v / SCAN_ANGLE_STEP_DEG).trunc() == raw {
-            return v;
-        }
-        // Move one ulp away from zero: truncation goes toward zero.
-        v = if v >= 0.0 { v.next_up() } else { v.next_down() };
-    }
-    raw * SCAN_ANGLE_STEP_DEG
 }
 
 fn keep_vlr(v: &Vlr) -> bool {
@@ -719,6 +798,70 @@ pub fn write_las(path: &Path, cloud: &PointCloud, options: &LasWriteOptions) -> 
         _ => None,
     };
     let at = |c: Option<&[u8]>, i: usize| c.map(|v| v[i]).unwrap_or(0);
+    let layout = RecordLayout::of(options.point_format, extra_bytes as u16).ok_or_else(|| IoError::Unsupported {
+        path: path.to_path_buf(),
+        detail: format!("point format {}", options.point_format),
+    })?;
+    let transforms = *header.transforms();
+    let classification = cloud.classification.as_deref();
+    let intensity = cloud.intensity.as_deref();
+    let returns = (cloud.return_number.as_deref(), cloud.number_of_returns.as_deref());
+    let time = cloud.time_s.as_deref();
+    // Encodes point i into `r` (one record, zeroed) in the on-disk layout.
+    let encode = |i: usize, r: &mut [u8]| {
+        let p = cloud.positions.get(i);
+        let steps = |v: f64, t: &Transform| ((v - t.offset) / t.scale).round() as i32;
+        r[0..4].copy_from_slice(&steps(p[0], &transforms.x).to_le_bytes());
+        r[4..8].copy_from_slice(&steps(p[1], &transforms.y).to_le_bytes());
+        r[8..12].copy_from_slice(&steps(p[2], &transforms.z).to_le_bytes());
+        let inten = intensity.map(|v| v[i].clamp(0.0, 65535.0).round() as u16).unwrap_or(0);
+        r[12..14].copy_from_slice(&inten.to_le_bytes());
+        let ret = returns.0.map(|v| v[i]).unwrap_or(1);
+        let nret = returns.1.map(|v| v[i]).unwrap_or(1);
+        let class = classification.map(|v| v[i]).unwrap_or(0);
+        let flag = |k: usize| at(flags[k], i) & 1;
+        let angle = scan_angle.map(|v| v[i]).unwrap_or(0.0);
+        if layout.extended {
+            r[14] = (ret & 0x0F) | (nret << 4);
+            r[15] = flag(2) | flag(3) << 1 | flag(4) << 2 | flag(5) << 3 | (at(scanner_channel, i) & 0x03) << 4 | flag(0) << 6 | flag(1) << 7;
+            r[16] = class;
+            r[17] = at(user_data, i);
+            let raw = (angle / SCAN_ANGLE_STEP_DEG).round().clamp(i16::MIN as f32, i16::MAX as f32) as i16;
+            r[18..20].copy_from_slice(&raw.to_le_bytes());
+            r[20..22].copy_from_slice(&psid.map(|v| v[i]).unwrap_or(0).to_le_bytes());
+        } else {
+            r[14] = (ret & 0x07) | (nret & 0x07) << 3 | flag(0) << 6 | flag(1) << 7;
+            // Overlap has no flag in formats 0–5: it is class 12.
+            let class = if flag(5) == 1 { 12 } else { class & 0x1F };
+            r[15] = class | flag(2) << 5 | flag(3) << 6 | flag(4) << 7;
+            r[16] = angle.round().clamp(-128.0, 127.0) as i8 as u8;
+            r[17] = at(user_data, i);
+            r[18..20].copy_from_slice(&psid.map(|v| v[i]).unwrap_or(0).to_le_bytes());
+        }
+        if let Some(o) = layout.time_at {
+            r[o..o + 8].copy_from_slice(&time.map(|v| v[i]).unwrap_or(0.0).to_le_bytes());
+        }
+        if let Some(o) = layout.rgb_at {
+            for (k, c) in rgb.iter().enumerate() {
+                r[o + 2 * k..o + 2 * k + 2].copy_from_slice(&c.map(|v| v[i]).unwrap_or(0).to_le_bytes());
+            }
+        }
+        if let Some(o) = layout.nir_at {
+            r[o..o + 2].copy_from_slice(&nir.map(|v| v[i]).unwrap_or(0).to_le_bytes());
+        }
+        if let Some(o) = layout.wave_at {
+            r[o] = at(wave_index, i);
+            r[o + 1..o + 9].copy_from_slice(&wave_offset.map(|v| v[i]).unwrap_or(0).to_le_bytes());
+            r[o + 9..o + 13].copy_from_slice(&wave_size.map(|v| v[i]).unwrap_or(0).to_le_bytes());
+            r[o + 13..o + 17].copy_from_slice(&wave_loc.map(|v| v[i]).unwrap_or(0.0).to_le_bytes());
+            for (k, c) in wave_xyz.iter().enumerate() {
+                r[o + 17 + 4 * k..o + 21 + 4 * k].copy_from_slice(&c.map(|v| v[i]).unwrap_or(0.0).to_le_bytes());
+            }
+        }
+        if let Some((k, v)) = eb {
+            r[layout.extra_at..layout.extra_at + k].copy_from_slice(&v[i * k..(i + 1) * k]);
+        }
+    };
 
     // Check that coordinates fit the integer range before touching the output.
     if let Some((lo, hi)) = cloud.bounds() {
@@ -744,60 +887,20 @@ pub fn write_las(path: &Path, cloud: &PointCloud, options: &LasWriteOptions) -> 
         let file = File::create(tmp).map_err(os)?;
         let mut writer = las::Writer::new(std::io::BufWriter::with_capacity(1 << 20, file), header)
             .map_err(las_err(path))?;
-        for i in 0..n {
-            let xyz = cloud.positions.get(i);
-            let classification_code = cloud.classification.as_ref().map(|c| c[i]).unwrap_or(0);
-            // Class 12 is "overlap" in formats 0-5: the las crate carries it as the overlap flag.
-            let (classification, overlap_from_class) = if classification_code == 12 {
-                (Classification::Unclassified, true)
-            } else {
-                (Classification::new(classification_code).map_err(las_err(path))?, false)
-            };
-            let p = Point {
-                x: xyz[0],
-                y: xyz[1],
-                z: xyz[2],
-                intensity: cloud
-                    .intensity
-                    .as_ref()
-                    .map(|v| v[i].clamp(0.0, 65535.0).round() as u16)
-                    .unwrap_or(0),
-                return_number: cloud.return_number.as_ref().map(|v| v[i]).unwrap_or(1),
-                number_of_returns: cloud.number_of_returns.as_ref().map(|v| v[i]).unwrap_or(1),
-                scan_direction: if at(flags[0], i) != 0 {
-                    ScanDirection::LeftToRight
-                } else {
-                    ScanDirection::RightToLeft
-                },
-                is_edge_of_flight_line: at(flags[1], i) != 0,
-                classification,
-                is_synthetic: at(flags[2], i) != 0,
-                is_key_point: at(flags[3], i) != 0,
-                is_withheld: at(flags[4], i) != 0,
-                is_overlap: at(flags[5], i) != 0 || overlap_from_class,
-                scanner_channel: if format.is_extended { at(scanner_channel, i) } else { 0 },
-                scan_angle: scan_angle_for_write(scan_angle.map(|v| v[i]).unwrap_or(0.0), format.is_extended),
-                user_data: at(user_data, i),
-                point_source_id: psid.map(|v| v[i]).unwrap_or(0),
-                gps_time: format.has_gps_time.then(|| cloud.time_s.as_ref().map(|v| v[i]).unwrap_or(0.0)),
-                color: format.has_color.then(|| Color {
-                    red: rgb[0].map(|v| v[i]).unwrap_or(0),
-                    green: rgb[1].map(|v| v[i]).unwrap_or(0),
-                    blue: rgb[2].map(|v| v[i]).unwrap_or(0),
-                }),
-                waveform: format.has_waveform.then(|| las::raw::point::Waveform {
-                    wave_packet_descriptor_index: at(wave_index, i),
-                    byte_offset_to_waveform_data: wave_offset.map(|v| v[i]).unwrap_or(0),
-                    waveform_packet_size_in_bytes: wave_size.map(|v| v[i]).unwrap_or(0),
-                    return_point_waveform_location: wave_loc.map(|v| v[i]).unwrap_or(0.0),
-                    x_t: wave_xyz[0].map(|v| v[i]).unwrap_or(0.0),
-                    y_t: wave_xyz[1].map(|v| v[i]).unwrap_or(0.0),
-                    z_t: wave_xyz[2].map(|v| v[i]).unwrap_or(0.0),
-                }),
-                nir: format.has_nir.then(|| nir.map(|v| v[i]).unwrap_or(0)),
-                extra_bytes: eb.map(|(k, v)| v[i * k..(i + 1) * k].to_vec()).unwrap_or_default(),
-            };
-            writer.write_point(p).map_err(las_err(path))?;
+        // Encode in slabs (parallel over points) and hand each slab to the LAZ compressor
+        // whole, which compresses its chunks in parallel.
+        const SLAB: usize = 1 << 20;
+        let mut start = 0;
+        while start < n {
+            let end = (start + SLAB).min(n);
+            let mut bytes = vec![0u8; (end - start) * layout.len];
+            bytes.par_chunks_mut(layout.len).enumerate().for_each(|(j, r)| encode(start + j, r));
+            let data = las::PointDataBuilder::new()
+                .for_header(writer.header())
+                .build_from_bytes(bytes)
+                .map_err(las_err(path))?;
+            writer.write_points(&data).map_err(las_err(path))?;
+            start = end;
         }
         writer.close().map_err(las_err(path))?;
         let file =
