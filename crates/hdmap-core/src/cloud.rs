@@ -132,6 +132,7 @@ impl ColumnValues {
     }
 
     /// Value `i` as f64 (exact for every type except 64-bit integers above 2^53).
+    #[allow(clippy::unnecessary_cast)] // the macro casts every variant, f64 included
     pub fn get_f64(&self, i: usize) -> f64 {
         each_values!(self, v => v[i] as f64)
     }

@@ -331,16 +331,16 @@ impl RoadLayout {
                 }
             }
             for (side, n) in [("left", l.left_neighbour), ("right", l.right_neighbour)] {
-                if let Some(n) = n {
-                    if !lane_ids.contains(&n) {
-                        issues.error(&element, format!("{side} neighbour {n} is not a lane"));
-                    }
+                if let Some(n) = n
+                    && !lane_ids.contains(&n)
+                {
+                    issues.error(&element, format!("{side} neighbour {n} is not a lane"));
                 }
             }
-            if let Some(s) = l.stop_line {
-                if kinds.get(&s) != Some(&"stop_line") {
-                    issues.error(&element, format!("stop line {s} is not a stop line"));
-                }
+            if let Some(s) = l.stop_line
+                && kinds.get(&s) != Some(&"stop_line")
+            {
+                issues.error(&element, format!("stop line {s} is not a stop line"));
             }
         }
         issues.count_at_least(crate::Severity::Error) - before

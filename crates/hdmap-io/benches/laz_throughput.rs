@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use hdmap_core::Positions;
-use hdmap_io::las::{read_las, write_las, LasWriteOptions};
+use hdmap_io::las::{LasWriteOptions, read_las, write_las};
 use hdmap_io::testdata::{python, repo_root, shared_data};
 
 const COPIES: usize = 91; // 91 × 110 000 = 10.01 M points
@@ -33,8 +33,7 @@ fn build_input(out: &Path) {
         positions.extend(one.positions.iter().map(|p| [p[0] + k as f64 * span_x, p[1], p[2]]));
     }
     big.positions = Positions::Absolute(positions);
-    let rep = |v: &Option<Vec<f32>>| v.as_ref().map(|v| v.repeat(COPIES));
-    big.intensity = rep(&one.intensity);
+    big.intensity = one.intensity.as_ref().map(|v| v.repeat(COPIES));
     big.time_s = one.time_s.as_ref().map(|v| v.repeat(COPIES));
     big.return_number = one.return_number.as_ref().map(|v| v.repeat(COPIES));
     big.number_of_returns = one.number_of_returns.as_ref().map(|v| v.repeat(COPIES));
@@ -87,11 +86,26 @@ fn main() {
         .expect("run laspy side");
     assert!(py.status.success(), "{}", String::from_utf8_lossy(&py.stderr));
     let v: serde_json::Value = serde_json::from_slice(&py.stdout).expect("json");
-    let (lp_read, lp_write) = (v["read_s"].as_f64().expect("read_s"), v["write_s"].as_f64().expect("write_s"));
+    let (lp_read, lp_write) =
+        (v["read_s"].as_f64().expect("read_s"), v["write_s"].as_f64().expect("write_s"));
     let mpts = |s: f64| n as f64 / s / 1e6;
     println!("LAZ throughput, {n} points (autzen_trim.laz × {COPIES}), {threads} threads, best of {RUNS}");
-    println!("| op    | hdmap-io (Mpts/s) | laspy {} + lazrs, {} (Mpts/s) | hdmap / laspy |", v["laspy"].as_str().unwrap_or("?"), v["backend"].as_str().unwrap_or("?"));
+    println!(
+        "| op    | hdmap-io (Mpts/s) | laspy {} + lazrs, {} (Mpts/s) | hdmap / laspy |",
+        v["laspy"].as_str().unwrap_or("?"),
+        v["backend"].as_str().unwrap_or("?")
+    );
     println!("|-------|------------------:|-----------------------------:|--------------:|");
-    println!("| read  | {:>17.2} | {:>28.2} | {:>13.2} |", mpts(ours_read), mpts(lp_read), lp_read / ours_read);
-    println!("| write | {:>17.2} | {:>28.2} | {:>13.2} |", mpts(ours_write), mpts(lp_write), lp_write / ours_write);
+    println!(
+        "| read  | {:>17.2} | {:>28.2} | {:>13.2} |",
+        mpts(ours_read),
+        mpts(lp_read),
+        lp_read / ours_read
+    );
+    println!(
+        "| write | {:>17.2} | {:>28.2} | {:>13.2} |",
+        mpts(ours_write),
+        mpts(lp_write),
+        lp_write / ours_write
+    );
 }

@@ -23,10 +23,9 @@ pub fn horizontal_epsg(mut srs: SpatialRef) -> Option<u32> {
         for node in ["COMPD_CS|PROJCS|AUTHORITY", "COMPD_CS|GEOGCS|AUTHORITY"] {
             if let (Ok(Some(name)), Ok(Some(code))) =
                 (srs.get_attr_value(node, 0), srs.get_attr_value(node, 1))
+                && name.eq_ignore_ascii_case("EPSG")
             {
-                if name.eq_ignore_ascii_case("EPSG") {
-                    return code.parse().ok();
-                }
+                return code.parse().ok();
             }
         }
     }
@@ -37,10 +36,10 @@ pub fn horizontal_epsg(mut srs: SpatialRef) -> Option<u32> {
     if let Some(c) = code_of(&srs) {
         return Some(c);
     }
-    if srs.auto_identify_epsg().is_ok() {
-        if let Some(c) = code_of(&srs) {
-            return Some(c);
-        }
+    if srs.auto_identify_epsg().is_ok()
+        && let Some(c) = code_of(&srs)
+    {
+        return Some(c);
     }
     find_epsg_match(&srs)
 }

@@ -18,8 +18,8 @@ use std::path::Path;
 
 use hdmap_core::{CloudFrame, Column, ColumnValues, Crs, PointCloud, TimeBase};
 use las::point::Format;
-use rayon::prelude::*;
 use las::{Builder, GpsTimeType, Reader, Transform, Vector, Version, Vlr};
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::IoError;
@@ -202,10 +202,9 @@ fn resolve_crs(header: &las::Header) -> (Option<Crs>, Option<String>) {
     let vlrs: Vec<&Vlr> = header.all_vlrs().collect();
     if let Some(v) =
         vlrs.iter().find(|v| v.user_id.trim_end_matches('\0') == "LASF_Projection" && v.record_id == 2112)
+        && let Some(c) = crs_from_wkt(&String::from_utf8_lossy(&v.data))
     {
-        if let Some(c) = crs_from_wkt(&String::from_utf8_lossy(&v.data)) {
-            return (Some(c), Some("OGC WKT VLR (LASF_Projection 2112)".into()));
-        }
+        return (Some(c), Some("OGC WKT VLR (LASF_Projection 2112)".into()));
     }
     if let Ok(Some(geotiff)) = header.get_geotiff_crs() {
         let key = |id: u16| {
@@ -221,10 +220,9 @@ fn resolve_crs(header: &las::Header) -> (Option<Crs>, Option<String>) {
         }
     }
     if let Some(v) = vlrs.iter().find(|v| v.user_id.trim_end_matches('\0') == "liblas" && v.record_id == 2112)
+        && let Some(c) = crs_from_wkt(&String::from_utf8_lossy(&v.data))
     {
-        if let Some(c) = crs_from_wkt(&String::from_utf8_lossy(&v.data)) {
-            return (Some(c), Some("libLAS WKT VLR (liblas 2112)".into()));
-        }
+        return (Some(c), Some("libLAS WKT VLR (liblas 2112)".into()));
     }
     if header.has_crs_vlrs() {
         return (None, Some("user-defined GeoTIFF keys that GDAL cannot resolve".into()));
@@ -322,7 +320,15 @@ impl RecordLayout {
             10 => (true, Some(22), Some(30), Some(36), Some(38), 67),
             _ => return None,
         };
-        Some(Self { extended, time_at, rgb_at, nir_at, wave_at, extra_at: core, len: core + extra_bytes as usize })
+        Some(Self {
+            extended,
+            time_at,
+            rgb_at,
+            nir_at,
+            wave_at,
+            extra_at: core,
+            len: core + extra_bytes as usize,
+        })
     }
 }
 
@@ -380,7 +386,16 @@ impl LasColumns {
         macro_rules! cat {
             ($($f:ident),*) => { $( self.$f.append(&mut o.$f); )* };
         }
-        cat!(xyz, intensity, return_number, number_of_returns, classification, time, scanner_channel, scan_angle);
+        cat!(
+            xyz,
+            intensity,
+            return_number,
+            number_of_returns,
+            classification,
+            time,
+            scanner_channel,
+            scan_angle
+        );
         cat!(user_data, point_source_id, nir, wave_index, wave_offset, wave_size, wave_loc, extra_bytes);
         for (a, b) in self.flags.iter_mut().zip(o.flags.iter_mut()) {
             a.append(b);
@@ -536,10 +551,11 @@ pub fn read_las(path: &Path, mut progress: impl FnMut(u64)) -> Result<LasFile, I
     let header = header_info(reader.header());
     let format = *reader.header().point_format();
     let transforms = *reader.header().transforms();
-    let layout = RecordLayout::of(header.point_format, format.extra_bytes).ok_or_else(|| IoError::Unsupported {
-        path: path.to_path_buf(),
-        detail: format!("point format {}", header.point_format),
-    })?;
+    let layout =
+        RecordLayout::of(header.point_format, format.extra_bytes).ok_or_else(|| IoError::Unsupported {
+            path: path.to_path_buf(),
+            detail: format!("point format {}", header.point_format),
+        })?;
     let n = header.point_count;
     let mut cols = LasColumns::with_capacity(n as usize, &format);
     const CHUNK: u64 = 1 << 20;
@@ -557,7 +573,12 @@ pub fn read_las(path: &Path, mut progress: impl FnMut(u64)) -> Result<LasFile, I
             return Err(IoError::Format {
                 path: path.to_path_buf(),
                 format: "LAS",
-                detail: format!("point records are {} bytes, format {} needs {}", data.record_len(), header.point_format, layout.len),
+                detail: format!(
+                    "point records are {} bytes, format {} needs {}",
+                    data.record_len(),
+                    header.point_format,
+                    layout.len
+                ),
             });
         }
         // Decode slices of the slab on all cores, then append them in order.
@@ -798,10 +819,11 @@ pub fn write_las(path: &Path, cloud: &PointCloud, options: &LasWriteOptions) -> 
         _ => None,
     };
     let at = |c: Option<&[u8]>, i: usize| c.map(|v| v[i]).unwrap_or(0);
-    let layout = RecordLayout::of(options.point_format, extra_bytes as u16).ok_or_else(|| IoError::Unsupported {
-        path: path.to_path_buf(),
-        detail: format!("point format {}", options.point_format),
-    })?;
+    let layout =
+        RecordLayout::of(options.point_format, extra_bytes as u16).ok_or_else(|| IoError::Unsupported {
+            path: path.to_path_buf(),
+            detail: format!("point format {}", options.point_format),
+        })?;
     let transforms = *header.transforms();
     let classification = cloud.classification.as_deref();
     let intensity = cloud.intensity.as_deref();
@@ -823,7 +845,13 @@ pub fn write_las(path: &Path, cloud: &PointCloud, options: &LasWriteOptions) -> 
         let angle = scan_angle.map(|v| v[i]).unwrap_or(0.0);
         if layout.extended {
             r[14] = (ret & 0x0F) | (nret << 4);
-            r[15] = flag(2) | flag(3) << 1 | flag(4) << 2 | flag(5) << 3 | (at(scanner_channel, i) & 0x03) << 4 | flag(0) << 6 | flag(1) << 7;
+            r[15] = flag(2)
+                | flag(3) << 1
+                | flag(4) << 2
+                | flag(5) << 3
+                | (at(scanner_channel, i) & 0x03) << 4
+                | flag(0) << 6
+                | flag(1) << 7;
             r[16] = class;
             r[17] = at(user_data, i);
             let raw = (angle / SCAN_ANGLE_STEP_DEG).round().clamp(i16::MIN as f32, i16::MAX as f32) as i16;
@@ -855,7 +883,8 @@ pub fn write_las(path: &Path, cloud: &PointCloud, options: &LasWriteOptions) -> 
             r[o + 9..o + 13].copy_from_slice(&wave_size.map(|v| v[i]).unwrap_or(0).to_le_bytes());
             r[o + 13..o + 17].copy_from_slice(&wave_loc.map(|v| v[i]).unwrap_or(0.0).to_le_bytes());
             for (k, c) in wave_xyz.iter().enumerate() {
-                r[o + 17 + 4 * k..o + 21 + 4 * k].copy_from_slice(&c.map(|v| v[i]).unwrap_or(0.0).to_le_bytes());
+                r[o + 17 + 4 * k..o + 21 + 4 * k]
+                    .copy_from_slice(&c.map(|v| v[i]).unwrap_or(0.0).to_le_bytes());
             }
         }
         if let Some((k, v)) = eb {

@@ -295,10 +295,10 @@ pub fn read_3x4(
         }
         poses.push(StampedPose { stamp_ns, target_from_source: pose_from_3x4(&v) });
     }
-    if let Some(stamps) = stamps_ns {
-        if stamps.len() != poses.len() {
-            return Err(fmt_err(path, format, format!("{} poses but {} stamps", poses.len(), stamps.len())));
-        }
+    if let Some(stamps) = stamps_ns
+        && stamps.len() != poses.len()
+    {
+        return Err(fmt_err(path, format, format!("{} poses but {} stamps", poses.len(), stamps.len())));
     }
     build(path, target, source, poses)
 }

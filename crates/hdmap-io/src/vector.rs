@@ -224,10 +224,10 @@ fn gdal_geom(path: &Path, g: &Geom) -> Result<Geometry, IoError> {
         let mut poly = Geometry::empty(T::wkbPolygon25D).map_err(gdal_err(path))?;
         for r in rings {
             let mut pts = r.clone();
-            if pts.first() != pts.last() {
-                if let Some(first) = pts.first().copied() {
-                    pts.push(first);
-                }
+            if pts.first() != pts.last()
+                && let Some(first) = pts.first().copied()
+            {
+                pts.push(first);
             }
             poly.add_geometry(line(T::wkbLinearRing, &pts)?).map_err(gdal_err(path))?;
         }
