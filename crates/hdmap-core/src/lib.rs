@@ -11,6 +11,8 @@
 //! * [`PointCloud`] is the columnar point buffer for scans and maps.
 //! * [`RoadLayout`] is the vector road model (lane boundaries, edges, stop lines, crosswalks,
 //!   surface marks, lanes with topology).
+//! * [`Rig`] holds the sensor extrinsics and clock offsets; [`SemanticClass`] numbers
+//!   per-point classes as SemanticKITTI does.
 //! * [`Issues`] collects non-fatal findings as data; [`CoreError`] is this crate's error.
 
 pub mod cloud;
@@ -22,6 +24,8 @@ pub mod layout;
 #[cfg(feature = "pasture")]
 pub mod pasture;
 pub mod pose;
+pub mod rig;
+pub mod semantic;
 pub mod time;
 
 pub use cloud::{CloudFrame, Column, ColumnValues, PointCloud, Positions, TimeBase};
@@ -35,3 +39,5 @@ pub use layout::{
 };
 pub use nalgebra;
 pub use pose::{StampedPose, Trajectory};
+pub use rig::{Extrinsic, Rig};
+pub use semantic::SemanticClass;
