@@ -88,6 +88,28 @@ pub struct ImageReport {
     pub color: String,
 }
 
+/// Summary of a SemanticKITTI label file.
+#[derive(Debug, Clone, Serialize)]
+pub struct LabelReport {
+    /// Number of labels (points).
+    pub labels: usize,
+    /// Points per class id.
+    pub classes: std::collections::BTreeMap<u16, usize>,
+    /// Distinct instance ids (excluding 0).
+    pub instances: usize,
+}
+
+/// Summary of a TOML document (rig or config).
+#[derive(Debug, Clone, Serialize)]
+pub struct TomlReport {
+    /// `rig` when the file parses as an hdmap rig, else `config`.
+    pub kind: String,
+    /// Top-level keys / tables.
+    pub keys: Vec<String>,
+    /// For rigs: each transform as `target_from_source: t=[..] m rpy=[..]°`.
+    pub transforms: Vec<String>,
+}
+
 /// What [`describe`] found.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -102,6 +124,10 @@ pub enum FileReport {
     Trajectory(TrajectoryReport),
     /// A non-georeferenced image.
     Image(ImageReport),
+    /// SemanticKITTI labels.
+    Labels(LabelReport),
+    /// A TOML rig or config.
+    Toml(TomlReport),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,6 +139,8 @@ enum Kind {
     Image,
     Vector,
     Trajectory,
+    Labels,
+    Toml,
 }
 
 fn sniff(path: &Path) -> Result<Kind, IoError> {
@@ -127,6 +155,8 @@ fn sniff(path: &Path) -> Result<Kind, IoError> {
         "png" | "jpg" | "jpeg" => Kind::Image,
         "gpkg" | "geojson" | "json" | "shp" => Kind::Vector,
         "csv" | "txt" => Kind::Trajectory,
+        "label" => Kind::Labels,
+        "toml" => Kind::Toml,
         _ => {
             let mut head = [0u8; 16];
             let n = std::fs::File::open(path)
@@ -278,6 +308,54 @@ pub fn describe(path: &Path, mut progress: impl FnMut(u64, u64)) -> Result<FileR
             })
         }
         Kind::Vector => FileReport::Vector(vector_info(path)?),
+        Kind::Labels => {
+            let labels = crate::labels::read_labels(path, None)?;
+            let mut classes = std::collections::BTreeMap::new();
+            let mut inst = std::collections::BTreeSet::new();
+            for l in &labels {
+                *classes.entry((l & 0xFFFF) as u16).or_insert(0) += 1;
+                if l >> 16 != 0 {
+                    inst.insert(l >> 16);
+                }
+            }
+            FileReport::Labels(LabelReport { labels: labels.len(), classes, instances: inst.len() })
+        }
+        Kind::Toml => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| IoError::Os { path: path.to_path_buf(), source })?;
+            let doc: toml::Table = toml::from_str(&text).map_err(|e| IoError::Format {
+                path: path.to_path_buf(),
+                format: "TOML",
+                detail: crate::error::one_line(&e),
+            })?;
+            let keys = doc.keys().cloned().collect();
+            if doc.contains_key("extrinsic") {
+                let rig = crate::rig::read_rig(path)?;
+                let transforms = rig
+                    .extrinsics
+                    .iter()
+                    .map(|e| {
+                        let t = e.target_from_source.translation.vector;
+                        let (r, p, y) = e.target_from_source.rotation.euler_angles();
+                        format!(
+                            "{}_from_{}: t=[{:.4}, {:.4}, {:.4}] m rpy=[{:.3}, {:.3}, {:.3}]° clock offset {} ns",
+                            e.target,
+                            e.source,
+                            t.x,
+                            t.y,
+                            t.z,
+                            r.to_degrees(),
+                            p.to_degrees(),
+                            y.to_degrees(),
+                            e.time_offset_ns
+                        )
+                    })
+                    .collect();
+                FileReport::Toml(TomlReport { kind: "rig".into(), keys, transforms })
+            } else {
+                FileReport::Toml(TomlReport { kind: "config".into(), keys, transforms: Vec::new() })
+            }
+        }
         Kind::Trajectory => {
             let format = detect_format(path)?;
             let (t, speeds) = match format {
@@ -414,6 +492,22 @@ impl fmt::Display for FileReport {
             }
             FileReport::Image(i) => {
                 writeln!(f, "  kind      image {} × {} px, {}", i.width, i.height, i.color)
+            }
+            FileReport::Labels(l) => {
+                writeln!(
+                    f,
+                    "  kind      SemanticKITTI labels, {} points, {} instances",
+                    l.labels, l.instances
+                )?;
+                let classes: Vec<String> = l.classes.iter().map(|(c, n)| format!("{c}:{n}")).collect();
+                writeln!(f, "  classes   {}", classes.join(" "))
+            }
+            FileReport::Toml(t) => {
+                writeln!(f, "  kind      TOML {} ({})", t.kind, t.keys.join(", "))?;
+                for tr in &t.transforms {
+                    writeln!(f, "  transform {tr}")?;
+                }
+                Ok(())
             }
         }
     }

@@ -20,6 +20,7 @@ pub mod info;
 pub mod kitti;
 pub mod labels;
 pub mod las;
+pub mod layout;
 pub mod pcd;
 pub mod raster;
 pub mod rig;

@@ -318,6 +318,107 @@ pub fn write_geotiff<T: Copy + GdalType>(
     })
 }
 
+/// Writes a large GeoTIFF window by window (tiled, DEFLATE), so the whole raster never sits
+/// in memory; the file appears at its final path only on [`GeoTiffWriter::finish`].
+pub struct GeoTiffWriter {
+    path: PathBuf,
+    tmp_dir: tempfile::TempDir,
+    tmp_path: PathBuf,
+    dataset: Dataset,
+    width: usize,
+    height: usize,
+}
+
+impl GeoTiffWriter {
+    /// Creates the raster (in a temporary file beside `path`).
+    pub fn create<T: Copy + GdalType>(
+        path: &Path,
+        width: usize,
+        height: usize,
+        bands: usize,
+        georef: &GeoRef,
+        nodata: Option<f64>,
+    ) -> Result<Self, IoError> {
+        crate::init_gdal();
+        let os = |source| IoError::Os { path: path.to_path_buf(), source };
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let tmp_dir = tempfile::Builder::new().prefix(".geotiff.").tempdir_in(&dir).map_err(os)?;
+        let tmp_path = tmp_dir.path().join("out.tif");
+        let srs = match &georef.crs {
+            Crs::Epsg(code) | Crs::Wkt { epsg: Some(code), .. } => SpatialRef::from_epsg(*code),
+            Crs::Wkt { wkt, .. } => SpatialRef::from_wkt(wkt),
+        }
+        .map_err(gdal_err(path))?;
+        let driver = DriverManager::get_driver_by_name("GTiff").map_err(gdal_err(path))?;
+        let mut opts = RasterCreationOptions::new();
+        for (k, v) in [
+            ("TILED", "YES"),
+            ("BLOCKXSIZE", "256"),
+            ("BLOCKYSIZE", "256"),
+            ("COMPRESS", "DEFLATE"),
+            ("BIGTIFF", "IF_SAFER"),
+        ] {
+            opts.set_name_value(k, v).map_err(gdal_err(path))?;
+        }
+        if bands == 3 || bands == 4 {
+            opts.set_name_value("PHOTOMETRIC", "RGB").map_err(gdal_err(path))?;
+        }
+        let mut dataset = driver
+            .create_with_band_type_with_options::<T, _>(&tmp_path, width, height, bands, &opts)
+            .map_err(gdal_err(path))?;
+        dataset.set_geo_transform(&georef.geo_transform).map_err(gdal_err(path))?;
+        dataset.set_spatial_ref(&srs).map_err(gdal_err(path))?;
+        if let Some(nd) = nodata {
+            for b in 1..=bands {
+                dataset
+                    .rasterband(b)
+                    .map_err(gdal_err(path))?
+                    .set_no_data_value(Some(nd))
+                    .map_err(gdal_err(path))?;
+            }
+        }
+        Ok(Self { path: path.to_path_buf(), tmp_dir, tmp_path, dataset, width, height })
+    }
+
+    /// Writes one window of band `band` (1-based), row-major.
+    pub fn write_window<T: Copy + GdalType>(
+        &mut self,
+        band: usize,
+        w: Window,
+        data: Vec<T>,
+    ) -> Result<(), IoError> {
+        if w.col + w.width > self.width || w.row + w.height > self.height || data.len() != w.width * w.height
+        {
+            return Err(IoError::Format {
+                path: self.path.clone(),
+                format: "GeoTIFF",
+                detail: format!(
+                    "window {w:?} with {} values does not fit {}×{}",
+                    data.len(),
+                    self.width,
+                    self.height
+                ),
+            });
+        }
+        let mut b = self.dataset.rasterband(band).map_err(gdal_err(&self.path))?;
+        let mut buf = gdal::raster::Buffer::new((w.width, w.height), data);
+        b.write((w.col as isize, w.row as isize), (w.width, w.height), &mut buf).map_err(gdal_err(&self.path))
+    }
+
+    /// Closes the raster and moves it to its final path.
+    pub fn finish(self) -> Result<(), IoError> {
+        let path = self.path.clone();
+        self.dataset.close().map_err(gdal_err(&path))?;
+        std::fs::rename(&self.tmp_path, &path)
+            .map_err(|source| IoError::Os { path: path.clone(), source })?;
+        drop(self.tmp_dir);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
