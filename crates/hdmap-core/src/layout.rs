@@ -347,10 +347,141 @@ impl RoadLayout {
     }
 }
 
+/// Paint outlines implied by a layout, in the horizontal plane of its CRS: dashes cut by their
+/// [`DashPattern`], solid and double lines as strips of `width_m` (doubles: two strips
+/// `double_gap_m` apart), stop lines as strips, crosswalk and surface-mark polygons as given.
+/// Virtual boundaries have no paint. Each outline comes with the id of its element.
+///
+/// `double_gap_m` is the gap between the two lines of a double line (the model stores one line
+/// width; Korean practice is 0.10–0.15 m).
+pub fn paint_polygons(layout: &RoadLayout, double_gap_m: f64) -> Vec<(ElementId, Vec<[f64; 2]>)> {
+    let mut out = Vec::new();
+    for b in &layout.lane_boundaries {
+        out.extend(boundary_paint(b, double_gap_m).into_iter().map(|r| (b.id, r)));
+    }
+    for s in &layout.stop_lines {
+        let xy: Vec<[f64; 2]> = s.points.iter().map(|p| [p.x, p.y]).collect();
+        if xy.len() >= 2 {
+            out.push((s.id, strip_polygon(&xy, 0.0, s.width_m)));
+        }
+    }
+    for c in &layout.crosswalks {
+        out.push((c.id, c.polygon.iter().map(|p| [p.x, p.y]).collect()));
+    }
+    for m in &layout.surface_marks {
+        out.push((m.id, m.polygon.iter().map(|p| [p.x, p.y]).collect()));
+    }
+    out
+}
+
+/// Paint outlines of one lane boundary (see [`paint_polygons`]): none for virtual lines.
+pub fn boundary_paint(b: &LaneBoundary, double_gap_m: f64) -> Vec<Vec<[f64; 2]>> {
+    let xy: Vec<[f64; 2]> = b.points.iter().map(|p| [p.x, p.y]).collect();
+    if xy.len() < 2 {
+        return Vec::new();
+    }
+    let double = matches!(
+        b.line_type,
+        LineType::DoubleSolid | LineType::DoubleDashed | LineType::DashedSolid | LineType::SolidDashed
+    );
+    let offsets: Vec<f64> = if double {
+        vec![-(b.width_m + double_gap_m) / 2.0, (b.width_m + double_gap_m) / 2.0]
+    } else {
+        vec![0.0]
+    };
+    let ranges: Vec<(f64, f64)> = match (b.line_type, b.dash) {
+        (LineType::Virtual, _) => return Vec::new(),
+        (LineType::Dashed | LineType::DoubleDashed, Some(d)) => {
+            let len = polyline_length(&xy);
+            let period = d.paint_m + d.gap_m;
+            let mut v = Vec::new();
+            let mut start = -d.phase_m;
+            while start < len {
+                let (a, e) = (start.max(0.0), (start + d.paint_m).min(len));
+                if e - a > 1e-6 {
+                    v.push((a, e));
+                }
+                start += period;
+            }
+            v
+        }
+        _ => vec![(0.0, polyline_length(&xy))],
+    };
+    let mut out = Vec::new();
+    for (a, e) in ranges {
+        let piece = sub_polyline(&xy, a, e);
+        for off in &offsets {
+            out.push(strip_polygon(&piece, *off, b.width_m));
+        }
+    }
+    out
+}
+
+fn polyline_length(p: &[[f64; 2]]) -> f64 {
+    p.windows(2).map(|w| (w[1][0] - w[0][0]).hypot(w[1][1] - w[0][1])).sum()
+}
+
+/// The part of a polyline between arc lengths `a` and `b`.
+fn sub_polyline(p: &[[f64; 2]], a: f64, b: f64) -> Vec<[f64; 2]> {
+    let mut out = Vec::new();
+    let mut s = 0.0;
+    for w in p.windows(2) {
+        let l = (w[1][0] - w[0][0]).hypot(w[1][1] - w[0][1]);
+        let at = |u: f64| [w[0][0] + (w[1][0] - w[0][0]) * u, w[0][1] + (w[1][1] - w[0][1]) * u];
+        if l > 0.0 && s + l >= a && s <= b {
+            if out.is_empty() {
+                out.push(at(((a - s) / l).clamp(0.0, 1.0)));
+            }
+            if s + l <= b {
+                out.push(w[1]);
+            } else {
+                out.push(at(((b - s) / l).clamp(0.0, 1.0)));
+                break;
+            }
+        }
+        s += l;
+    }
+    out
+}
+
+/// A strip of `width` centred `offset` to the left of a polyline.
+fn strip_polygon(p: &[[f64; 2]], offset: f64, width: f64) -> Vec<[f64; 2]> {
+    let n = p.len();
+    let normal = |i: usize| {
+        let (a, b) = (p[i.saturating_sub(1)], p[(i + 1).min(n - 1)]);
+        let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
+        let l = dx.hypot(dy).max(1e-12);
+        [-dy / l, dx / l]
+    };
+    let side = |d: f64| -> Vec<[f64; 2]> {
+        (0..n).map(|i| [p[i][0] + normal(i)[0] * d, p[i][1] + normal(i)[1] * d]).collect()
+    };
+    let mut ring = side(offset - width / 2.0);
+    let mut other = side(offset + width / 2.0);
+    other.reverse();
+    ring.extend(other);
+    ring
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::VerticalDatum;
+
+    #[test]
+    fn dashes_follow_the_pattern() {
+        let mut l = layout();
+        l.lanes.clear();
+        l.lane_boundaries.truncate(1);
+        l.lane_boundaries[0].dash = Some(DashPattern { paint_m: 3.0, gap_m: 5.0, phase_m: 1.0 });
+        let polys = paint_polygons(&l, 0.12);
+        // 50.0025 m line, phase 1 m into the period: dashes at [0,2], [7,10], ..., [47,50].
+        assert_eq!(polys.len(), 7);
+        let xs: Vec<f64> = polys.iter().map(|(_, r)| r[0][0]).collect();
+        assert!((xs[0] - 0.0).abs() < 1e-9 && (xs[1] - 7.0).abs() < 1e-3, "{xs:?}");
+        let ys: Vec<f64> = polys[1].1.iter().map(|p| p[1]).collect();
+        assert!(ys.iter().all(|y| (y.abs() - 0.075).abs() < 1e-9));
+    }
 
     fn line(id: u64, y: f64) -> LaneBoundary {
         LaneBoundary {

@@ -30,12 +30,15 @@ pub mod vector;
 
 pub use error::IoError;
 
-/// Routes GDAL's diagnostics to `tracing` (debug level) instead of stderr, once per process:
+/// Sets GDAL up once per process: outputs without wall-clock timestamps, and diagnostics routed
+/// to `tracing` (debug level) instead of stderr:
 /// errors still reach the caller as [`IoError::Gdal`] with GDAL's message, but the terminal
 /// shows one line per failure, not GDAL's running commentary.
 pub(crate) fn init_gdal() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
+        // Reproducible GeoPackages: no wall-clock time in gpkg_contents.last_change.
+        let _ = gdal::config::set_config_option("OGR_CURRENT_DATE", "2000-01-01T00:00:00.000Z");
         gdal::config::set_error_handler(|class, number, msg| {
             tracing::debug!(target: "gdal", "GDAL {class:?} {number}: {msg}");
         });

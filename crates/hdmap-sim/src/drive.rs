@@ -336,6 +336,9 @@ pub fn ins_solution(
     let mut b = [0.0; 3];
     let mut c = [0.0; 3];
     let mut cs = [0.0; 3];
+    // Variances the filter would report: propagated with the same recursions.
+    let mut var_c = [0.0f64; 3];
+    let mut post_var = [0.0f64; 3];
     let mut att = [0.0; 3];
     for axis in 0..3 {
         b[axis] = sig(axis, g.open_sky_std_m) * draw("gnss-b0", 0, axis);
@@ -343,6 +346,7 @@ pub fn ins_solution(
     }
     // Outage drift: per outage a random accelerometer-bias direction.
     let mut outage_err = [0.0; 3];
+    let mut outage_var = 0.0;
     let mut post_outage = [0.0; 3];
     let mut out = InsSolution {
         poses: Vec::with_capacity(n),
@@ -366,6 +370,9 @@ pub fn ins_solution(
                         * (1.0 - phi_c * phi_c).sqrt()
                         * draw("gnss-c", i, axis);
                 cs[axis] += (c[axis] - cs[axis]) * alpha;
+                let q = smooth_gain * sig(axis, g.canyon_std_m) * canyon[i];
+                var_c[axis] = phi_c * phi_c * var_c[axis] + q * q * (1.0 - phi_c * phi_c);
+                post_var[axis] *= phi_c * phi_c;
                 att[axis] =
                     phi_a * att[axis] + att_std[axis] * (1.0 - phi_a * phi_a).sqrt() * draw("att", i, axis);
                 post_outage[axis] *= phi_c;
@@ -381,12 +388,14 @@ pub fn ins_solution(
                     outage_err[axis] = 0.5 * a * tau * tau;
                 }
                 extra_std = 0.5 * g.outage_accel_bias_mps2 * tau * tau;
+                outage_var = extra_std * extra_std;
             }
             None => {
                 if outage_err != [0.0; 3] {
                     // Leaving an outage: the solution converges back.
                     for axis in 0..3 {
                         post_outage[axis] += outage_err[axis];
+                        post_var[axis] += outage_var;
                     }
                     outage_err = [0.0; 3];
                 }
@@ -402,8 +411,8 @@ pub fn ins_solution(
         );
         let std: [f64; 3] = std::array::from_fn(|axis| {
             let o = sig(axis, g.open_sky_std_m);
-            let cs = sig(axis, g.canyon_std_m) * canyon[i];
-            (o * o + cs * cs + extra_std * extra_std).sqrt()
+            (o * o + var_c[axis] / (smooth_gain * smooth_gain) + extra_std * extra_std + post_var[axis])
+                .sqrt()
         });
         out.poses.push(reported);
         out.position_std.push(std);

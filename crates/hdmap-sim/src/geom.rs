@@ -159,7 +159,15 @@ impl RefLine {
                 best = (dist, s, t);
             }
         }
-        let (_, s, t) = best;
+        let (_, mut s, mut t) = best;
+        // Refine against the interpolated pose so that `project` inverts `at` exactly.
+        for _ in 0..3 {
+            let (q, h) = self.pose(s);
+            let d = sub(p, q);
+            s = (s + dot(d, dir(h))).clamp(0.0, self.length());
+            let (q, h) = self.pose(s);
+            t = dot(sub(p, q), left(h));
+        }
         if s <= 1e-9 && dot(sub(p, self.pts[0]), dir(self.headings[0])) < 0.0 {
             return None;
         }

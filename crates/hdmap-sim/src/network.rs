@@ -256,15 +256,6 @@ fn build_roads(cfg: &SimConfig) -> Result<(Vec<Road>, Vec<Junction>), SimError> 
     Ok((roads, junctions))
 }
 
-/// Outline of a painted strip along a road: `s0..s1` at lateral `t ± width/2`.
-fn strip(line: &RefLine, s0: f64, s1: f64, t: f64, width: f64) -> Vec<P2> {
-    let mut ring = line.offset(s0, s1, t - width / 2.0, 1.0);
-    let mut other = line.offset(s0, s1, t + width / 2.0, 1.0);
-    other.reverse();
-    ring.extend(other);
-    ring
-}
-
 /// An arrow glyph in (u along travel, v to the left) coordinates, 5 m long.
 fn arrow_glyph(kind: ArrowKind) -> Vec<P2> {
     let straight =
@@ -653,45 +644,25 @@ impl RoadMap {
                         phase_m: (s0 - dash_start).rem_euclid(period),
                     });
                     let pts = road.line.offset(s0, s1, t, 1.0);
-                    self.layout.lane_boundaries.push(LaneBoundary {
+                    // Paint is cut from the boundary as the layout defines it (dashes along the
+                    // boundary's own arc length), in local coordinates.
+                    let local = LaneBoundary {
                         id,
                         line_type,
                         color,
                         width_m: m.line_width_m,
                         dash,
-                        points: self.pts3(&pts, terrain),
-                    });
-                    let key = (ri as i64) << 32 | (pi as i64) << 16 | (bi + 64);
-                    match line_type {
-                        LineType::DoubleSolid => {
-                            let off = (m.double_gap_m + m.line_width_m) / 2.0;
-                            for (q, tt) in [(0, t - off), (1, t + off)] {
-                                self.add_paint(
-                                    strip(&road.line, s0, s1, tt, m.line_width_m),
-                                    color,
-                                    id,
-                                    key * 4 + q,
-                                );
-                            }
-                        }
-                        LineType::Dashed => {
-                            let k0 = ((s0 - dash_start) / period).floor() as i64;
-                            let k1 = ((s1 - dash_start) / period).ceil() as i64;
-                            for k in k0..=k1 {
-                                let d0 = (dash_start + k as f64 * period).max(s0);
-                                let d1 = (dash_start + k as f64 * period + m.dash_m).min(s1);
-                                if d1 - d0 > 0.05 {
-                                    self.add_paint(
-                                        strip(&road.line, d0, d1, t, m.line_width_m),
-                                        color,
-                                        id,
-                                        key * 4096 + k,
-                                    );
-                                }
-                            }
-                        }
-                        _ => self.add_paint(strip(&road.line, s0, s1, t, m.line_width_m), color, id, key),
+                        points: pts.iter().map(|p| Point3::new(p[0], p[1], 0.0)).collect(),
+                    };
+                    for (q, ring) in
+                        hdmap_core::boundary_paint(&local, m.double_gap_m).into_iter().enumerate()
+                    {
+                        let key = ((ri as i64) << 40) | ((pi as i64) << 32) | ((bi + 64) << 20) | q as i64;
+                        self.add_paint(ring, color, id, key);
                     }
+                    self.layout
+                        .lane_boundaries
+                        .push(LaneBoundary { points: self.pts3(&pts, terrain), ..local });
                     row.push(id);
                 }
                 bids.push(row);
