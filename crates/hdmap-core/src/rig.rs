@@ -78,7 +78,8 @@ mod tests {
     #[test]
     fn transforms_compose_and_invert_through_the_vehicle() -> Result<(), CoreError> {
         let v_l = Isometry3::new(Vector3::new(1.2, 0.0, 1.9), Vector3::new(0.01, -0.02, 0.03));
-        let v_g = Isometry3::new(Vector3::new(0.0, 0.3, 1.5), Vector3::new(0.0, 0.0, 1.5707963));
+        let v_g =
+            Isometry3::new(Vector3::new(0.0, 0.3, 1.5), Vector3::new(0.0, 0.0, std::f64::consts::FRAC_PI_2));
         let mut rig = Rig::default();
         for (s, t) in [(FrameId::Lidar(0), v_l), (FrameId::Gnss, v_g)] {
             rig.set(Extrinsic {

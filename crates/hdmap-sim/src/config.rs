@@ -507,10 +507,10 @@ impl SimConfig {
                 if !(len > 0.0 && len.is_finite()) {
                     return Err(format!("spur {}: segment length {len}", s.name));
                 }
-                if let Segment::Arc { radius_m, .. } = seg {
-                    if radius_m.abs() < 20.0 {
-                        return Err(format!("spur {}: arc radius {radius_m} m is tighter than 20 m", s.name));
-                    }
+                if let Segment::Arc { radius_m, .. } = seg
+                    && radius_m.abs() < 20.0
+                {
+                    return Err(format!("spur {}: arc radius {radius_m} m is tighter than 20 m", s.name));
                 }
             }
         }

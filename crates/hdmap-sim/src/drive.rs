@@ -253,13 +253,12 @@ pub fn canyon_factor(cfg: &SimConfig, buildings: &[Object], p: [f64; 3], heading
             if b.class != SemanticClass::Building {
                 continue;
             }
-            if let Shape::Box { z, .. } = b.shape {
-                if let Some((t, _)) = b.shape.intersect([p[0], p[1], z[0] + 0.5], [dvec[0], dvec[1], 0.0]) {
-                    if t < 60.0 {
-                        let e = ((z[1] - p[2]) / t).atan().to_degrees();
-                        elev[k] = elev[k].max(e);
-                    }
-                }
+            if let Shape::Box { z, .. } = b.shape
+                && let Some((t, _)) = b.shape.intersect([p[0], p[1], z[0] + 0.5], [dvec[0], dvec[1], 0.0])
+                && t < 60.0
+            {
+                let e = ((z[1] - p[2]) / t).atan().to_degrees();
+                elev[k] = elev[k].max(e);
             }
         }
     }
@@ -383,9 +382,9 @@ pub fn ins_solution(
         match active {
             Some((oi, o)) => {
                 let tau = t - o[0];
-                for axis in 0..2 {
+                for (axis, err) in outage_err.iter_mut().enumerate().take(2) {
                     let a = g.outage_accel_bias_mps2 * draw("outage", oi, axis);
-                    outage_err[axis] = 0.5 * a * tau * tau;
+                    *err = 0.5 * a * tau * tau;
                 }
                 extra_std = 0.5 * g.outage_accel_bias_mps2 * tau * tau;
                 outage_var = extra_std * extra_std;

@@ -73,13 +73,13 @@ impl RefLine {
                 p = add(p, dir(hm), ds);
                 h += kappa * ds;
                 k += 1;
-                if k % per == 0 {
+                if k.is_multiple_of(per) {
                     pts.push(p);
                     headings.push(h);
                 }
             }
         }
-        if k % per != 0 {
+        if !k.is_multiple_of(per) {
             pts.push(p);
             headings.push(h);
         }
@@ -304,7 +304,7 @@ impl Grid {
         let i = ((p[0] - self.origin[0]) / self.cell).floor();
         let j = ((p[1] - self.origin[1]) / self.cell).floor();
         (i >= 0.0 && j >= 0.0 && (i as usize) < self.nx && (j as usize) < self.ny)
-            .then(|| (i as usize, j as usize))
+            .then_some((i as usize, j as usize))
     }
 
     /// Registers item `id` in every cell its bounds touch.

@@ -298,22 +298,22 @@ impl Scene {
         let mut best = self.ground_hit(o, d, t_max);
         let mut limit = best.map(|h| h.t).unwrap_or(t_max);
         let consider = |obj: &Object, idx: u64, best: &mut Option<Hit>, limit: &mut f64| {
-            if let Some((t, cos)) = obj.shape.intersect(o, d) {
-                if t < *limit {
-                    if obj.porosity > 0.0
-                        && noise::unit(noise::mix(ray_key ^ idx.wrapping_mul(0x9E37))) < obj.porosity
-                    {
-                        return;
-                    }
-                    *limit = t;
-                    *best = Some(Hit {
-                        t,
-                        class: obj.class,
-                        instance: obj.instance,
-                        reflectivity: obj.reflectivity,
-                        cos_incidence: cos.max(0.05),
-                    });
+            if let Some((t, cos)) = obj.shape.intersect(o, d)
+                && t < *limit
+            {
+                if obj.porosity > 0.0
+                    && noise::unit(noise::mix(ray_key ^ idx.wrapping_mul(0x9E37))) < obj.porosity
+                {
+                    return;
                 }
+                *limit = t;
+                *best = Some(Hit {
+                    t,
+                    class: obj.class,
+                    instance: obj.instance,
+                    reflectivity: obj.reflectivity,
+                    cos_incidence: cos.max(0.05),
+                });
             }
         };
         for (i, m) in movers.iter().enumerate() {

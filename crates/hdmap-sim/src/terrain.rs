@@ -78,7 +78,7 @@ mod tests {
             &[(0.0, 0.0, 1.0, 0.0, -0.1), (120.0, -40.0, -0.6, 0.8, -0.3), (5.0, 5.0, 0.0, 0.0, -1.0)]
         {
             let o = [ox, oy, terrain.height(ox, oy) + 2.0];
-            let n = (dx * dx + dy * dy + dz * dz as f64).sqrt();
+            let n = f64::sqrt(dx * dx + dy * dy + dz * dz);
             let d = [dx / n, dy / n, dz / n];
             let t = terrain.intersect(o, d, 0.0, 200.0).expect("hit");
             let p = [o[0] + t * d[0], o[1] + t * d[1], o[2] + t * d[2]];

@@ -230,11 +230,11 @@ fn orthophoto_marking_pixels_coincide_with_layout_polygons() {
                 && painted([p[0], p[1] - h])
             {
                 // Fresh paint only: worn spots are meant to be hard to see.
-                if let Some((_, strength)) = w.scene.map.paint_at(p) {
-                    if strength > 0.9 {
-                        gt += 1;
-                        gt_found += bright as usize;
-                    }
+                if let Some((_, strength)) = w.scene.map.paint_at(p)
+                    && strength > 0.9
+                {
+                    gt += 1;
+                    gt_found += bright as usize;
                 }
             }
         }
