@@ -38,6 +38,9 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Sensor calibration.
+    #[command(subcommand)]
+    Calibrate(CalibrateCommand),
     /// Describe files: point clouds, rasters, vector layers, trajectories, images.
     Info {
         /// Files to describe.
@@ -47,6 +50,85 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum CalibrateCommand {
+    /// Camera intrinsics from a folder of chessboard photos.
+    Intrinsics {
+        /// Folder of board images (png/jpg).
+        #[arg(long)]
+        images: PathBuf,
+        /// Inner corners per row × rows, e.g. 9x6.
+        #[arg(long)]
+        pattern: String,
+        /// Square size, m (scales the extrinsics only).
+        #[arg(long, default_value_t = 1.0)]
+        square_m: f64,
+        /// Lens model.
+        #[arg(long, value_enum, default_value_t = ModelArg::Pinhole)]
+        model: ModelArg,
+        /// Print `{"fx","fy","cx","cy","dist":[...],"rms_px","views_used"}` only.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ModelArg {
+    Pinhole,
+    Fisheye,
+}
+
+fn calibrate_intrinsics(
+    images: &std::path::Path,
+    pattern: &str,
+    square_m: f64,
+    model: ModelArg,
+    json: bool,
+) -> anyhow::Result<()> {
+    let (cols, rows) = pattern
+        .split_once(['x', 'X'])
+        .and_then(|(a, b)| Some((a.trim().parse::<usize>().ok()?, b.trim().parse::<usize>().ok()?)))
+        .filter(|(a, b)| *a >= 2 && *b >= 2)
+        .ok_or_else(|| {
+            anyhow::anyhow!("--pattern `{pattern}`: expected COLSxROWS inner corners, e.g. 9x6")
+        })?;
+    let model = match model {
+        ModelArg::Pinhole => hdmap_calib::LensModel::Pinhole,
+        ModelArg::Fisheye => hdmap_calib::LensModel::Fisheye,
+    };
+    let files = hdmap_calib::board_images(images)?;
+    let (r, detections) = hdmap_calib::calibrate_images(&files, cols, rows, square_m, model)?;
+    let i = r.intrinsics;
+    let used = r.per_view_rms_px.len();
+    if json {
+        let v = serde_json::json!({
+            "fx": i.fx, "fy": i.fy, "cx": i.cx, "cy": i.cy,
+            "dist": i.distortion.coefficients(),
+            "rms_px": r.rms_px,
+            "views_used": used,
+        });
+        println!("{v}");
+        return Ok(());
+    }
+    for (p, b) in &detections {
+        println!("{:40} {}", p.display(), if b.is_some() { "board found" } else { "no board" });
+    }
+    for (n, e) in &r.per_view_rms_px {
+        println!("view {n:30} rms {e:.3} px");
+    }
+    for (n, e) in &r.rejected {
+        println!("view {n:30} rejected (rms {e:.3} px)");
+    }
+    let s = &r.std_dev;
+    println!(
+        "fx {:.3} ± {:.3}  fy {:.3} ± {:.3}  cx {:.3} ± {:.3}  cy {:.3} ± {:.3} px",
+        i.fx, s[0], i.fy, s[1], i.cx, s[2], i.cy, s[3]
+    );
+    println!("distortion {:?} ± {:?}", i.distortion.coefficients(), &s[4..]);
+    println!("RMS reprojection error {:.4} px over {used} views", r.rms_px);
+    Ok(())
 }
 
 fn progress_bar(label: &str) -> ProgressBar {
@@ -150,6 +232,15 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Calibrate(CalibrateCommand::Intrinsics { images, pattern, square_m, model, json }) => {
+            match calibrate_intrinsics(&images, &pattern, square_m, model, json) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Sim { config, out } => match sim(&config, &out) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -15,6 +15,7 @@
 //!   per-point classes as SemanticKITTI does.
 //! * [`Issues`] collects non-fatal findings as data; [`CoreError`] is this crate's error.
 
+pub mod camera;
 pub mod cloud;
 pub mod error;
 pub mod frame;
@@ -28,6 +29,7 @@ pub mod rig;
 pub mod semantic;
 pub mod time;
 
+pub use camera::{CameraIntrinsics, Distortion};
 pub use cloud::{CloudFrame, Column, ColumnValues, PointCloud, Positions, TimeBase};
 pub use error::CoreError;
 pub use frame::FrameId;
