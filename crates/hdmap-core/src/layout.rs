@@ -347,6 +347,50 @@ impl RoadLayout {
     }
 }
 
+/// Outline of a painted arrow in (u along travel, v to the left) metres, tail at u = 0, tip at
+/// u = 5 (Korean-practice proportions: 0.3 m shaft, 0.9 m head; turn heads 0.7 m long).
+/// Used to paint arrows (simulator) and to recognise them (layout extraction).
+pub fn arrow_glyph(kind: ArrowKind) -> Vec<[f64; 2]> {
+    let straight =
+        vec![[0.0, -0.15], [3.5, -0.15], [3.5, -0.45], [5.0, 0.0], [3.5, 0.45], [3.5, 0.15], [0.0, 0.15]];
+    let left = vec![
+        [0.0, -0.15],
+        [3.0, -0.15],
+        [3.0, 0.9],
+        [3.35, 0.9],
+        [2.85, 1.6],
+        [2.35, 0.9],
+        [2.7, 0.9],
+        [2.7, 0.15],
+        [0.0, 0.15],
+    ];
+    let straight_left = vec![
+        [0.0, -0.15],
+        [3.5, -0.15],
+        [3.5, -0.45],
+        [5.0, 0.0],
+        [3.5, 0.45],
+        [3.5, 0.15],
+        [2.5, 0.15],
+        [2.5, 0.9],
+        [2.85, 0.9],
+        [2.35, 1.6],
+        [1.85, 0.9],
+        [2.2, 0.9],
+        [2.2, 0.15],
+        [0.0, 0.15],
+    ];
+    let mirror = |g: Vec<[f64; 2]>| -> Vec<[f64; 2]> { g.into_iter().rev().map(|p| [p[0], -p[1]]).collect() };
+    match kind {
+        ArrowKind::Straight => straight,
+        ArrowKind::Left => left,
+        ArrowKind::Right => mirror(left),
+        ArrowKind::StraightLeft => straight_left,
+        ArrowKind::StraightRight => mirror(straight_left),
+        ArrowKind::LeftRight | ArrowKind::UTurn => straight,
+    }
+}
+
 /// Paint outlines implied by a layout, in the horizontal plane of its CRS: dashes cut by their
 /// [`DashPattern`], solid and double lines as strips of `width_m` (doubles: two strips
 /// `double_gap_m` apart), stop lines as strips, crosswalk and surface-mark polygons as given.

@@ -256,48 +256,6 @@ fn build_roads(cfg: &SimConfig) -> Result<(Vec<Road>, Vec<Junction>), SimError> 
     Ok((roads, junctions))
 }
 
-/// An arrow glyph in (u along travel, v to the left) coordinates, 5 m long.
-fn arrow_glyph(kind: ArrowKind) -> Vec<P2> {
-    let straight =
-        vec![[0.0, -0.15], [3.5, -0.15], [3.5, -0.45], [5.0, 0.0], [3.5, 0.45], [3.5, 0.15], [0.0, 0.15]];
-    let left = vec![
-        [0.0, -0.15],
-        [3.0, -0.15],
-        [3.0, 0.9],
-        [3.35, 0.9],
-        [2.85, 1.6],
-        [2.35, 0.9],
-        [2.7, 0.9],
-        [2.7, 0.15],
-        [0.0, 0.15],
-    ];
-    let straight_left = vec![
-        [0.0, -0.15],
-        [3.5, -0.15],
-        [3.5, -0.45],
-        [5.0, 0.0],
-        [3.5, 0.45],
-        [3.5, 0.15],
-        [2.5, 0.15],
-        [2.5, 0.9],
-        [2.85, 0.9],
-        [2.35, 1.6],
-        [1.85, 0.9],
-        [2.2, 0.9],
-        [2.2, 0.15],
-        [0.0, 0.15],
-    ];
-    let mirror = |g: Vec<P2>| -> Vec<P2> { g.into_iter().rev().map(|p| [p[0], -p[1]]).collect() };
-    match kind {
-        ArrowKind::Straight => straight,
-        ArrowKind::Left => left,
-        ArrowKind::Right => mirror(left),
-        ArrowKind::StraightLeft => straight_left,
-        ArrowKind::StraightRight => mirror(straight_left),
-        ArrowKind::LeftRight | ArrowKind::UTurn => straight,
-    }
-}
-
 /// The arrow of inbound lane `k` of `n`, and the turns that lane allows.
 pub fn lane_turns(k: usize, n: usize) -> (ArrowKind, Vec<Move>) {
     if n == 1 {
@@ -749,7 +707,7 @@ impl RoadMap {
                         let h = if forward_inbound { h } else { h + std::f64::consts::PI };
                         (add(p, left(road.line.pose(s_of(tail_d)).1), t), h)
                     };
-                    let ring: Vec<P2> = arrow_glyph(kind)
+                    let ring: Vec<P2> = hdmap_core::layout::arrow_glyph(kind)
                         .into_iter()
                         .map(|[u, v]| add(add(tail, dir(travel_h), u), left(travel_h), v))
                         .collect();

@@ -1,0 +1,59 @@
+//! Configuration of the layout stage (`[layout]` in pipeline configs).
+
+use serde::{Deserialize, Serialize};
+
+/// Which paint segmentation to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SegmenterKind {
+    /// Local contrast + whiteness / yellowness thresholds.
+    Classical,
+}
+
+/// Layout extraction settings. Lengths in metres.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LayoutConfig {
+    /// Paint segmentation.
+    pub segmenter: SegmenterKind,
+    /// Tile size, px, and overlap between tiles, m.
+    pub tile_px: usize,
+    /// Overlap between neighbouring tiles, m (longer than the longest single mark).
+    pub tile_overlap_m: f64,
+    /// Widest paint stroke, m: the background is the image opened with a square this wide
+    /// (arrow heads are ~0.9 m).
+    pub stroke_max_m: f64,
+    /// Paint must be this much brighter than its background (ratio) ...
+    pub contrast_ratio: f64,
+    /// ... and by at least this many grey levels.
+    pub contrast_min: f64,
+    /// Longest gap between dashes of one line, m.
+    pub max_dash_gap_m: f64,
+    /// Longest gap bridged under occlusion along a solid line, m (never across stop lines or
+    /// crosswalks).
+    pub max_bridge_gap_m: f64,
+    /// Lateral tolerance when chaining pieces of one line, m.
+    pub chain_lateral_m: f64,
+    /// Simplification tolerance of output polylines (Douglas–Peucker), m.
+    pub simplify_m: f64,
+    /// Lane width range, m.
+    pub lane_width_m: [f64; 2],
+}
+
+impl Default for LayoutConfig {
+    fn default() -> Self {
+        Self {
+            segmenter: SegmenterKind::Classical,
+            tile_px: 2048,
+            tile_overlap_m: 12.0,
+            stroke_max_m: 1.1,
+            contrast_ratio: 1.35,
+            contrast_min: 20.0,
+            max_dash_gap_m: 7.0,
+            max_bridge_gap_m: 14.0,
+            chain_lateral_m: 0.25,
+            simplify_m: 0.02,
+            lane_width_m: [2.6, 4.4],
+        }
+    }
+}

@@ -1,0 +1,439 @@
+//! # hdmap-layout — orthophoto → vector road layout
+//!
+//! The sky half of hybrid mapping. [`extract_layout`] streams an orthophoto of any size by
+//! overlapping tiles (GDAL windows, in parallel), segments paint ([`segment`]), turns paint
+//! components into pieces ([`pieces`]), recognises stop lines, crosswalks and arrows
+//! ([`marks`]), chains line pieces into solid / dashed / double lane boundaries with their dash
+//! pattern, bridging occlusions but never across stop lines or crosswalks ([`lines`]), pairs
+//! boundaries into lanes with centre lines, successors, neighbours and junction movements
+//! ([`lanes`]), and lifts every vertex to 3D from the DSM. The result is a
+//! [`hdmap_core::RoadLayout`] in the orthophoto's CRS.
+
+pub mod config;
+pub mod geom;
+pub mod lanes;
+pub mod lines;
+pub mod marks;
+pub mod pieces;
+pub mod segment;
+
+use std::path::Path;
+
+use hdmap_core::nalgebra::Point3;
+use hdmap_core::{
+    BoundaryRef, Crosswalk, ElementId, GeoOrigin, Issues, Lane, LaneBoundary, MarkKind, RoadLayout, StopLine, SurfaceMark,
+    VerticalDatum,
+};
+use hdmap_io::raster::{GeoRef, Raster, Window};
+use hdmap_io::IoError;
+use rayon::prelude::*;
+use thiserror::Error;
+
+pub use config::LayoutConfig;
+use geom::P2;
+use marks::Shape;
+use pieces::Piece;
+use segment::{RgbTile, Segmenter};
+
+/// Errors of the layout stage.
+#[derive(Debug, Error)]
+pub enum LayoutError {
+    /// Reading the orthophoto or DSM failed.
+    #[error(transparent)]
+    Io(#[from] IoError),
+    /// The orthophoto cannot be used (bands, CRS without EPSG code, ...).
+    #[error("{path}: {message}")]
+    Input {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The raw findings before ids and heights are assigned.
+struct Findings {
+    boundaries: Vec<lines::FoundBoundary>,
+    stops: Vec<marks::FoundStopLine>,
+    crosswalks: Vec<marks::FoundCrosswalk>,
+    arrows: Vec<marks::FoundArrow>,
+    graph: lanes::LaneGraph,
+}
+
+fn io_input(path: &Path, message: impl Into<String>) -> LayoutError {
+    LayoutError::Input { path: path.display().to_string(), message: message.into() }
+}
+
+/// Pieces of one tile: components kept whole when they lie inside the tile and their centroid
+/// is in the tile's core; components touching the tile's border (long lines) clipped to the core.
+fn tile_pieces(
+    ortho: &Path,
+    seg: &dyn Segmenter,
+    georef: &GeoRef,
+    gsd: f64,
+    win: Window,
+    core: [usize; 4],
+) -> Result<Vec<Piece>, LayoutError> {
+    let r = Raster::open(ortho)?;
+    let bands: Vec<Vec<u8>> = (1..=3).map(|b| r.read_window::<u8>(b, win)).collect::<Result<_, _>>()?;
+    let mut rgb = Vec::with_capacity(win.width * win.height * 3);
+    for i in 0..win.width * win.height {
+        rgb.extend([bands[0][i], bands[1][i], bands[2][i]]);
+    }
+    let mask = seg.segment(&RgbTile { w: win.width, h: win.height, rgb: &rgb }, gsd);
+    let lum = |x: usize, y: usize| {
+        let p = &rgb[(y * win.width + x) * 3..(y * win.width + x) * 3 + 3];
+        0.299 * p[0] as f64 + 0.587 * p[1] as f64 + 0.114 * p[2] as f64
+    };
+    let min_px = ((0.02 / (gsd * gsd)).ceil() as usize).max(3);
+    let mut out = Vec::new();
+    let in_core = |c: usize, r: usize| c >= core[0] && c < core[2] && r >= core[1] && r < core[3];
+    for (px, yellow) in pieces::components(&mask, win.width, win.height, min_px) {
+        for (px, yellow) in split_if_mixed(px, yellow, &mask, win.width, gsd, min_px) {
+            let touches = px.iter().any(|&(x, y)| x == 0 || y == 0 || x + 1 == win.width || y + 1 == win.height);
+            let abs: Vec<(usize, usize)> = px.iter().map(|&(x, y)| (x + win.col, y + win.row)).collect();
+            let keep: Vec<(usize, usize)> = if touches {
+                abs.into_iter().filter(|&(c, r)| in_core(c, r)).collect()
+            } else {
+                let n = abs.len() as f64;
+                let (cx, cy) = (abs.iter().map(|p| p.0 as f64).sum::<f64>() / n, abs.iter().map(|p| p.1 as f64).sum::<f64>() / n);
+                if in_core(cx as usize, cy as usize) { abs } else { Vec::new() }
+            };
+            if keep.len() < min_px {
+                continue;
+            }
+            // Paint lies on pavement: the ground on both sides of the mark is darker than the
+            // mark and alike. A bright roof's edge (bright on one side) or a lit kerb fails this.
+            if !dark_on_both_sides(&px, &mask, &lum, win.width, win.height, gsd) {
+                continue;
+            }
+            let pts: Vec<P2> = keep.iter().map(|&(c, r)| georef.pixel_to_world(c as f64 + 0.5, r as f64 + 0.5)).collect();
+            out.push(Piece::new(pts, yellow, gsd));
+        }
+    }
+    Ok(out)
+}
+
+/// A component that is not a clean stroke (e.g. a stop line touching the ends of lane lines)
+/// is split into its wide parts (binary opening with a ~0.32 m square keeps bars, stripes and
+/// arrow heads) and the thin rest (lines).
+fn split_if_mixed(
+    px: Vec<(usize, usize)>,
+    yellow: f64,
+    mask: &[segment::PaintClass],
+    w: usize,
+    gsd: f64,
+    min_px: usize,
+) -> Vec<(Vec<(usize, usize)>, f64)> {
+    let probe = Piece::new(px.iter().map(|&(x, y)| [x as f64 * gsd, y as f64 * gsd]).collect(), yellow, gsd);
+    if marks::shape_of(&probe) != Shape::Other || probe.area < 0.4 {
+        return vec![(px, yellow)];
+    }
+    let (x0, y0) = px.iter().fold((usize::MAX, usize::MAX), |a, p| (a.0.min(p.0), a.1.min(p.1)));
+    let (x1, y1) = px.iter().fold((0, 0), |a, p| (a.0.max(p.0), a.1.max(p.1)));
+    let (bw, bh) = (x1 - x0 + 1, y1 - y0 + 1);
+    let mut grid = vec![false; bw * bh];
+    for &(x, y) in &px {
+        grid[(y - y0) * bw + x - x0] = true;
+    }
+    let k = ((0.32 / gsd).round() as usize).max(2);
+    let r = k / 2;
+    let morph = |g: &[bool], erode: bool| -> Vec<bool> {
+        let mut out = vec![false; bw * bh];
+        for y in 0..bh {
+            for x in 0..bw {
+                let mut all = true;
+                let mut any = false;
+                for yy in y.saturating_sub(r)..=(y + r).min(bh - 1) {
+                    for xx in x.saturating_sub(r)..=(x + r).min(bw - 1) {
+                        let v = g[yy * bw + xx];
+                        all &= v;
+                        any |= v;
+                    }
+                }
+                out[y * bw + x] = if erode { all } else { any };
+            }
+        }
+        out
+    };
+    let wide: Vec<bool> = {
+        let e = morph(&grid, true);
+        let d = morph(&e, false);
+        d.iter().zip(&grid).map(|(a, b)| *a && *b).collect()
+    };
+    let thin: Vec<bool> = grid.iter().zip(&wide).map(|(g, w)| *g && !*w).collect();
+    let mut out = Vec::new();
+    for part in [wide, thin] {
+        let cls: Vec<segment::PaintClass> = part.iter().map(|v| if *v { segment::PaintClass::White } else { segment::PaintClass::None }).collect();
+        for (sub, _) in pieces::components(&cls, bw, bh, min_px) {
+            let abs: Vec<(usize, usize)> = sub.into_iter().map(|(x, y)| (x + x0, y + y0)).collect();
+            let yl = abs.iter().filter(|&&(x, y)| mask[y * w + x] == segment::PaintClass::Yellow).count() as f64 / abs.len() as f64;
+            out.push((abs, yl));
+        }
+    }
+    out
+}
+
+/// Mean luminance of non-paint pixels in bands 0.2–0.7 m to either side of a component's
+/// principal axis; both must be below 0.8 × the paint's mean and within a factor 1.6 of each
+/// other.
+fn dark_on_both_sides(
+    px: &[(usize, usize)],
+    mask: &[segment::PaintClass],
+    lum: &dyn Fn(usize, usize) -> f64,
+    w: usize,
+    h: usize,
+    gsd: f64,
+) -> bool {
+    let n = px.len() as f64;
+    let (cx, cy) = (px.iter().map(|p| p.0 as f64).sum::<f64>() / n, px.iter().map(|p| p.1 as f64).sum::<f64>() / n);
+    let (mut sxx, mut sxy, mut syy) = (0.0, 0.0, 0.0);
+    for p in px {
+        let (dx, dy) = (p.0 as f64 - cx, p.1 as f64 - cy);
+        sxx += dx * dx;
+        sxy += dx * dy;
+        syy += dy * dy;
+    }
+    let a = 0.5 * (2.0 * sxy).atan2(sxx - syy);
+    let (nx, ny) = (-a.sin(), a.cos());
+    let paint = px.iter().map(|p| lum(p.0, p.1)).sum::<f64>() / n;
+    let (mut side, mut cnt) = ([0.0f64; 2], [0usize; 2]);
+    let inside = |x: f64, y: f64| x >= 0.0 && y >= 0.0 && (x as usize) < w && (y as usize) < h;
+    let step = (px.len() / 200).max(1);
+    for p in px.iter().step_by(step) {
+        for (k, sgn) in [(0usize, 1.0f64), (1, -1.0)] {
+            // Leave the paint across the axis, then sample the ground beyond it.
+            let mut t = 0.0;
+            let limit = 1.2 / gsd;
+            loop {
+                t += 1.0;
+                let (x, y) = ((p.0 as f64 + sgn * nx * t).round(), (p.1 as f64 + sgn * ny * t).round());
+                if t > limit || !inside(x, y) || mask[y as usize * w + x as usize] == segment::PaintClass::None {
+                    break;
+                }
+            }
+            let mut d = t + 0.2 / gsd;
+            while d <= t + 0.7 / gsd {
+                let (x, y) = ((p.0 as f64 + sgn * nx * d).round(), (p.1 as f64 + sgn * ny * d).round());
+                if inside(x, y) && mask[y as usize * w + x as usize] == segment::PaintClass::None {
+                    side[k] += lum(x as usize, y as usize);
+                    cnt[k] += 1;
+                }
+                d += 1.0;
+            }
+        }
+    }
+    if cnt[0] == 0 || cnt[1] == 0 {
+        return true; // at the image border: no evidence against
+    }
+    let (l0, l1) = (side[0] / cnt[0] as f64, side[1] / cnt[1] as f64);
+    l0 < 0.8 * paint && l1 < 0.8 * paint && l0.max(l1) < 1.6 * l0.min(l1).max(1.0)
+}
+
+/// Every paint piece of an orthophoto with its shape class (for inspection and tests).
+pub fn pieces_of(ortho: &Path, cfg: &LayoutConfig) -> Result<Vec<(Piece, Shape)>, LayoutError> {
+    let (all, _, _) = all_pieces(ortho, cfg)?;
+    Ok(all.into_iter().map(|p| {
+        let s = marks::shape_of(&p);
+        (p, s)
+    }).collect())
+}
+
+fn all_pieces(ortho: &Path, cfg: &LayoutConfig) -> Result<(Vec<Piece>, GeoRef, f64), LayoutError> {
+    let r = Raster::open(ortho)?;
+    if r.info.bands.len() < 3 {
+        return Err(io_input(ortho, format!("{} bands; an RGB orthophoto is needed", r.info.bands.len())));
+    }
+    let georef = r.georef()?;
+    let gsd = (georef.geo_transform[1].powi(2) + georef.geo_transform[4].powi(2)).sqrt();
+    let gsd_m = r.info.gsd_m.unwrap_or(gsd);
+    let (w, h) = (r.info.width, r.info.height);
+    let t = cfg.tile_px.max(256);
+    let ov = (cfg.tile_overlap_m / gsd_m).ceil() as usize;
+    let mut jobs = Vec::new();
+    for r0 in (0..h).step_by(t) {
+        for c0 in (0..w).step_by(t) {
+            let core = [c0, r0, (c0 + t).min(w), (r0 + t).min(h)];
+            let (wc0, wr0) = (c0.saturating_sub(ov), r0.saturating_sub(ov));
+            let (wc1, wr1) = ((core[2] + ov).min(w), (core[3] + ov).min(h));
+            jobs.push((Window { col: wc0, row: wr0, width: wc1 - wc0, height: wr1 - wr0 }, core));
+        }
+    }
+    let seg: Box<dyn Segmenter> = match cfg.segmenter {
+        config::SegmenterKind::Classical => Box::new(segment::Classical { cfg: cfg.clone() }),
+    };
+    let per_tile: Vec<Result<Vec<Piece>, LayoutError>> =
+        jobs.par_iter().map(|(win, core)| tile_pieces(ortho, seg.as_ref(), &georef, gsd_m, *win, *core)).collect();
+    let mut all = Vec::new();
+    for p in per_tile {
+        all.extend(p?);
+    }
+    Ok((all, georef, gsd_m))
+}
+
+fn find(ortho: &Path, cfg: &LayoutConfig) -> Result<(Findings, GeoRef, f64), LayoutError> {
+    let (all, georef, gsd_m) = all_pieces(ortho, cfg)?;
+    // Crosswalk stripes first (in shadow a stripe may look as thin as a line), from every
+    // elongated white piece; the rest by shape.
+    let shapes: Vec<Shape> = all.iter().map(marks::shape_of).collect();
+    let elongated: Vec<usize> = (0..all.len()).filter(|&i| matches!(shapes[i], Shape::Line | Shape::Bar) && all[i].yellow <= 0.5).collect();
+    let refs: Vec<&Piece> = elongated.iter().map(|&i| &all[i]).collect();
+    let (crosswalks, stops, used) = marks::crosswalks_and_stop_lines_used(&refs);
+    let mut is_stripe_or_bar = vec![false; all.len()];
+    for (k, &i) in elongated.iter().enumerate() {
+        if used[k] || shapes[i] == Shape::Bar {
+            is_stripe_or_bar[i] = true;
+        }
+    }
+    let mut line_pieces = Vec::new();
+    let mut arrows = Vec::new();
+    for (i, p) in all.iter().enumerate() {
+        if is_stripe_or_bar[i] && p.yellow <= 0.5 {
+            continue;
+        }
+        match shapes[i] {
+            Shape::Line => line_pieces.push(lines::LinePiece { line: p.centerline(0.5), yellow: p.yellow > 0.5, width: p.width, double: false }),
+            Shape::Bar if p.yellow > 0.5 => {
+                line_pieces.push(lines::LinePiece { line: p.centerline(0.5), yellow: true, width: p.width, double: true })
+            }
+            Shape::Bar => {}
+            Shape::Blob => {
+                if let Some(a) = marks::recognise_arrow(p, gsd_m) {
+                    arrows.push(a);
+                }
+            }
+            Shape::Other => {}
+        }
+    }
+    let mut barriers: Vec<(P2, P2)> = stops.iter().map(|s| (s.points[0], s.points[s.points.len() - 1])).collect();
+    for c in &crosswalks {
+        for k in 0..c.polygon.len() {
+            barriers.push((c.polygon[k], c.polygon[(k + 1) % c.polygon.len()]));
+        }
+    }
+    let mut boundaries = lines::merge_doubles(lines::boundaries(line_pieces, &barriers, cfg));
+    for b in &mut boundaries {
+        b.points = geom::simplify(&b.points, cfg.simplify_m);
+    }
+    let graph = lanes::lanes(&boundaries, &stops, &arrows, cfg);
+    Ok((Findings { boundaries, stops, crosswalks, arrows, graph }, georef, gsd_m))
+}
+
+/// Heights: the lowest DSM value within 0.6 m (cars and canopy over the road are higher than
+/// the paint), bilinear inside the cell; `None` without a DSM.
+struct Heights {
+    raster: Option<(GeoRef, usize, usize, Vec<f32>)>,
+}
+
+impl Heights {
+    fn new(dsm: Option<&Path>) -> Result<Self, LayoutError> {
+        let Some(p) = dsm else { return Ok(Self { raster: None }) };
+        let r = Raster::open(p)?;
+        let g = r.georef()?;
+        let (w, h) = (r.info.width, r.info.height);
+        let data: Vec<f32> = r.read_window(1, Window { col: 0, row: 0, width: w, height: h })?;
+        Ok(Self { raster: Some((g, w, h, data)) })
+    }
+
+    fn z(&self, p: P2) -> Option<f64> {
+        let (g, w, h, d) = self.raster.as_ref()?;
+        let cell = (g.geo_transform[1].powi(2) + g.geo_transform[4].powi(2)).sqrt();
+        let k = ((0.6 / cell).ceil() as i64).max(1);
+        let c = g.world_to_pixel(p[0], p[1]);
+        let (ci, ri) = (c[0].floor() as i64, c[1].floor() as i64);
+        let mut best = f64::INFINITY;
+        for dr in -k..=k {
+            for dc in -k..=k {
+                let (x, y) = (ci + dc, ri + dr);
+                if x >= 0 && y >= 0 && (x as usize) < *w && (y as usize) < *h {
+                    let v = d[y as usize * w + x as usize] as f64;
+                    if v.is_finite() {
+                        best = best.min(v);
+                    }
+                }
+            }
+        }
+        best.is_finite().then_some(best)
+    }
+}
+
+/// Extracts the road layout of an orthophoto (RGB GeoTIFF with an EPSG CRS). Heights come from
+/// `dsm` (a raster in the same CRS); without one every z is 0 and an issue says so. The layout's
+/// origin is the orthophoto's top-left corner at height 0 in `vertical_datum`.
+pub fn extract_layout(
+    ortho: &Path,
+    dsm: Option<&Path>,
+    vertical_datum: VerticalDatum,
+    cfg: &LayoutConfig,
+    issues: &mut Issues,
+) -> Result<RoadLayout, LayoutError> {
+    let (f, georef, _gsd) = find(ortho, cfg)?;
+    let epsg = georef.crs.epsg().ok_or_else(|| io_input(ortho, format!("CRS {} has no EPSG code; the layout needs one", georef.crs)))?;
+    let origin = GeoOrigin::new(epsg, [georef.geo_transform[0], georef.geo_transform[3], 0.0], vertical_datum)
+        .map_err(|e| io_input(ortho, e.to_string()))?;
+    let heights = Heights::new(dsm)?;
+    if dsm.is_none() {
+        issues.warn(ortho.display().to_string(), "no DSM: every height is 0");
+    }
+    let mut missing_z = 0usize;
+    let mut lift = |pts: &[P2]| -> Vec<Point3<f64>> {
+        pts.iter()
+            .map(|p| {
+                let z = heights.z(*p);
+                if z.is_none() && dsm.is_some() {
+                    missing_z += 1;
+                }
+                Point3::new(p[0], p[1], z.unwrap_or(0.0))
+            })
+            .collect()
+    };
+    let mut layout = RoadLayout::new(origin);
+    let mut next = 0u64;
+    let mut id = || {
+        next += 1;
+        ElementId(next)
+    };
+    let all_bounds: Vec<&lines::FoundBoundary> = f.boundaries.iter().chain(f.graph.virtual_boundaries.iter()).collect();
+    let bids: Vec<ElementId> = all_bounds.iter().map(|_| id()).collect();
+    for (b, bid) in all_bounds.iter().zip(&bids) {
+        layout.lane_boundaries.push(LaneBoundary {
+            id: *bid,
+            line_type: b.line_type,
+            color: b.color,
+            width_m: b.width_m,
+            dash: b.dash,
+            points: lift(&b.points),
+        });
+    }
+    let sids: Vec<ElementId> = f.stops.iter().map(|_| id()).collect();
+    for (s, sid) in f.stops.iter().zip(&sids) {
+        layout.stop_lines.push(StopLine { id: *sid, width_m: s.width_m, points: lift(&s.points) });
+    }
+    for c in &f.crosswalks {
+        let cid = id();
+        layout.crosswalks.push(Crosswalk { id: cid, polygon: lift(&c.polygon), stripe_m: c.stripe_m, gap_m: c.gap_m });
+    }
+    for a in &f.arrows {
+        let aid = id();
+        layout.surface_marks.push(SurfaceMark { id: aid, kind: MarkKind::Arrow(a.kind), polygon: lift(&a.polygon) });
+    }
+    let lids: Vec<ElementId> = f.graph.lanes.iter().map(|_| id()).collect();
+    for (l, lid) in f.graph.lanes.iter().zip(&lids) {
+        layout.lanes.push(Lane {
+            id: *lid,
+            left: BoundaryRef { id: bids[l.left.0], reversed: l.left.1 },
+            right: BoundaryRef { id: bids[l.right.0], reversed: l.right.1 },
+            center_line: lift(&l.center),
+            successors: l.successors.iter().map(|&j| lids[j]).collect(),
+            left_neighbour: l.left_neighbour.map(|j| lids[j]),
+            right_neighbour: l.right_neighbour.map(|j| lids[j]),
+            stop_line: l.stop_line.map(|s| sids[s]),
+            in_intersection: l.in_intersection,
+        });
+    }
+    if missing_z > 0 {
+        issues.warn(ortho.display().to_string(), format!("{missing_z} vertices outside the DSM: height 0"));
+    }
+    layout.validate(issues);
+    Ok(layout)
+}
