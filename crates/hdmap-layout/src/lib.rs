@@ -129,6 +129,27 @@ fn split_if_mixed(
     if marks::shape_of(&probe) != Shape::Other || probe.area < 0.4 {
         return vec![(px, yellow)];
     }
+    // White touching yellow (a stop line meeting the centre line): split by colour first.
+    if yellow > 0.05 && yellow < 0.95 {
+        let (x0, y0) = px.iter().fold((usize::MAX, usize::MAX), |a, p| (a.0.min(p.0), a.1.min(p.1)));
+        let (x1, y1) = px.iter().fold((0, 0), |a, p| (a.0.max(p.0), a.1.max(p.1)));
+        let (bw, bh) = (x1 - x0 + 1, y1 - y0 + 1);
+        let mut out = Vec::new();
+        for class in [segment::PaintClass::White, segment::PaintClass::Yellow] {
+            let mut cls = vec![segment::PaintClass::None; bw * bh];
+            for &(x, y) in &px {
+                if mask[y * w + x] == class {
+                    cls[(y - y0) * bw + x - x0] = class;
+                }
+            }
+            for (sub, _) in pieces::components(&cls, bw, bh, min_px) {
+                let abs: Vec<(usize, usize)> = sub.into_iter().map(|(x, y)| (x + x0, y + y0)).collect();
+                let yl = if class == segment::PaintClass::Yellow { 1.0 } else { 0.0 };
+                out.extend(split_if_mixed(abs, yl, mask, w, gsd, min_px));
+            }
+        }
+        return out;
+    }
     let (x0, y0) = px.iter().fold((usize::MAX, usize::MAX), |a, p| (a.0.min(p.0), a.1.min(p.1)));
     let (x1, y1) = px.iter().fold((0, 0), |a, p| (a.0.max(p.0), a.1.max(p.1)));
     let (bw, bh) = (x1 - x0 + 1, y1 - y0 + 1);
@@ -278,7 +299,7 @@ fn find(ortho: &Path, cfg: &LayoutConfig) -> Result<(Findings, GeoRef, f64), Lay
     let shapes: Vec<Shape> = all.iter().map(marks::shape_of).collect();
     let elongated: Vec<usize> = (0..all.len()).filter(|&i| matches!(shapes[i], Shape::Line | Shape::Bar) && all[i].yellow <= 0.5).collect();
     let refs: Vec<&Piece> = elongated.iter().map(|&i| &all[i]).collect();
-    let (crosswalks, stops, used) = marks::crosswalks_and_stop_lines_used(&refs);
+    let (crosswalks, stop_cands, used) = marks::crosswalks_and_stop_lines_used(&refs);
     let mut is_stripe_or_bar = vec![false; all.len()];
     for (k, &i) in elongated.iter().enumerate() {
         if used[k] || shapes[i] == Shape::Bar {
@@ -305,7 +326,7 @@ fn find(ortho: &Path, cfg: &LayoutConfig) -> Result<(Findings, GeoRef, f64), Lay
             Shape::Other => {}
         }
     }
-    let mut barriers: Vec<(P2, P2)> = stops.iter().map(|s| (s.points[0], s.points[s.points.len() - 1])).collect();
+    let mut barriers: Vec<(P2, P2)> = stop_cands.iter().map(|s| (s.points[0], s.points[s.points.len() - 1])).collect();
     for c in &crosswalks {
         for k in 0..c.polygon.len() {
             barriers.push((c.polygon[k], c.polygon[(k + 1) % c.polygon.len()]));
@@ -315,6 +336,22 @@ fn find(ortho: &Path, cfg: &LayoutConfig) -> Result<(Findings, GeoRef, f64), Lay
     for b in &mut boundaries {
         b.points = geom::simplify(&b.points, cfg.simplify_m);
     }
+    let ends: Vec<marks::LineEnd> = boundaries
+        .iter()
+        .filter(|b| b.points.len() >= 2)
+        .flat_map(|b| {
+            let yellow = b.color == hdmap_core::MarkingColor::Yellow;
+            // Direction over the last 2 m (a short last segment is noisy).
+            let end = |pts: Vec<P2>| {
+                let at = pts[pts.len() - 1];
+                let prev = pts.iter().rev().find(|q| geom::norm(geom::sub(**q, at)) >= 2.0).unwrap_or(&pts[0]);
+                marks::LineEnd { at, dir: geom::unit(geom::sub(at, *prev)), yellow }
+            };
+            [end(b.points.iter().rev().copied().collect()), end(b.points.clone())]
+        })
+        .collect();
+    let polylines: Vec<&[P2]> = boundaries.iter().map(|b| b.points.as_slice()).collect();
+    let stops = marks::confirm_stop_lines(&stop_cands, &ends, &polylines);
     let graph = lanes::lanes(&boundaries, &stops, &arrows, cfg);
     Ok((Findings { boundaries, stops, crosswalks, arrows, graph }, georef, gsd_m))
 }

@@ -75,7 +75,7 @@ pub struct FoundArrow {
 }
 
 /// Groups parallel neighbouring stripes (≥ 3, 2.5–7 m long, side by side) into crosswalks; the
-/// remaining bars longer than 2.5 m are stop lines. Returns which inputs became stripes.
+/// remaining white bars longer than 1 m are stop-line candidates (see [`confirm_stop_lines`]). Returns which inputs became stripes.
 pub fn crosswalks_and_stop_lines(bars: &[&Piece]) -> (Vec<FoundCrosswalk>, Vec<FoundStopLine>) {
     let (c, s, _) = crosswalks_and_stop_lines_used(bars);
     (c, s)
@@ -153,7 +153,7 @@ pub fn crosswalks_and_stop_lines_used(bars: &[&Piece]) -> (Vec<FoundCrosswalk>, 
         } else {
             for &k in members {
                 let b = bars[k];
-                if b.yellow > 0.5 || b.width < LINE_MAX_M || b.length < 2.5 {
+                if b.yellow > 0.5 || b.width < LINE_MAX_M || b.length < 1.0 {
                     continue;
                 }
                 let h = b.length / 2.0;
@@ -224,4 +224,150 @@ pub fn recognise_arrow(p: &Piece, gsd: f64) -> Option<FoundArrow> {
         }
     }
     best.filter(|b| b.iou > 0.5)
+}
+
+/// An end of a lane boundary: position, direction of travel into the end (unit), yellow.
+#[derive(Debug, Clone, Copy)]
+pub struct LineEnd {
+    /// End point.
+    pub at: P2,
+    /// Direction along the line towards the end.
+    pub dir: P2,
+    /// Yellow (centre line): a stop line ends there.
+    pub yellow: bool,
+}
+
+/// Keeps the stop-line candidates that lane lines end at, merges collinear pieces of one stop
+/// line (a car may hide part of it) and extends each across the lane lines ending at it, up to
+/// the yellow centre line. A bright bar with no lane line ending at it (a kerb, a roof edge, a
+/// pole's lit side) is dropped.
+pub fn confirm_stop_lines(cands: &[FoundStopLine], ends: &[LineEnd], lines: &[&[P2]]) -> Vec<FoundStopLine> {
+    // Each candidate as (centre, axis, [lo, hi] along the axis, width).
+    struct Bar {
+        c: P2,
+        a: P2,
+        lo: f64,
+        hi: f64,
+        w: f64,
+    }
+    let mut bars: Vec<Bar> = cands
+        .iter()
+        .map(|s| {
+            let (p, q) = (s.points[0], s.points[s.points.len() - 1]);
+            let c = [(p[0] + q[0]) / 2.0, (p[1] + q[1]) / 2.0];
+            let l = (q[0] - p[0]).hypot(q[1] - p[1]).max(1e-6);
+            Bar { c, a: [(q[0] - p[0]) / l, (q[1] - p[1]) / l], lo: -l / 2.0, hi: l / 2.0, w: s.width_m }
+        })
+        .collect();
+    let frame = |b: &Bar, p: P2| {
+        let d = [p[0] - b.c[0], p[1] - b.c[1]];
+        (d[0] * b.a[0] + d[1] * b.a[1], -d[0] * b.a[1] + d[1] * b.a[0])
+    };
+    // Ends that meet a bar: within 1.5 m across it, travelling perpendicular to it (within
+    // 9°: a lit gap between two shadows is rarely that square to the lanes).
+    let meets = |b: &Bar, e: &LineEnd| {
+        let (u, v) = frame(b, e.at);
+        let perp = (e.dir[0] * b.a[0] + e.dir[1] * b.a[1]).abs() < 0.15;
+        (perp && v.abs() < 1.5).then_some(u)
+    };
+    // Merge collinear bars (same line within 0.5 m, gap ≤ 4 m) before confirming.
+    let mut merged = true;
+    while merged {
+        merged = false;
+        'outer: for i in 0..bars.len() {
+            for j in i + 1..bars.len() {
+                let (bi, bj) = (&bars[i], &bars[j]);
+                if (bi.a[0] * bj.a[0] + bi.a[1] * bj.a[1]).abs() < 0.985 {
+                    continue;
+                }
+                let (u0, v0) = frame(bi, bj.c);
+                let half = (bj.hi - bj.lo) / 2.0;
+                let (lo, hi) = (u0 - half, u0 + half);
+                if v0.abs() > 0.5 || lo > bi.hi + 4.0 || hi < bi.lo - 4.0 {
+                    continue;
+                }
+                let (nlo, nhi) = (bi.lo.min(lo), bi.hi.max(hi));
+                let w = bi.w.max(bj.w);
+                let mid = (nlo + nhi) / 2.0;
+                let c = [bi.c[0] + bi.a[0] * mid, bi.c[1] + bi.a[1] * mid];
+                let a = bi.a;
+                bars[i] = Bar { c, a, lo: nlo - mid, hi: nhi - mid, w };
+                bars.remove(j);
+                merged = true;
+                break 'outer;
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for b in &bars {
+        // Lane lines end at a stop line; one running through the bar means it is something
+        // else (the lit gap between two shadows across the road).
+        let (p, q) = ([b.c[0] + b.a[0] * b.lo, b.c[1] + b.a[1] * b.lo], [b.c[0] + b.a[0] * b.hi, b.c[1] + b.a[1] * b.hi]);
+        if lines.iter().any(|l| l.windows(2).any(|s| crate::geom::segments_cross(p, q, s[0], s[1]))) {
+            continue;
+        }
+        // The same holds for a line broken at the bar (the bar stopped it from being bridged):
+        // lines end at a stop line from one side only.
+        let sides = ends.iter().filter_map(|e| {
+            let (u, v) = frame(b, e.at);
+            let perp = (e.dir[0] * b.a[0] + e.dir[1] * b.a[1]).abs() < 0.15;
+            (perp && v.abs() < 1.5 && u > b.lo + 0.2 && u < b.hi - 0.2).then_some(v > 0.0)
+        });
+        let (mut pos, mut neg) = (false, false);
+        for s in sides {
+            if s { pos = true } else { neg = true }
+        }
+        if pos && neg {
+            continue;
+        }
+        let mut us: Vec<(f64, bool)> = ends.iter().filter_map(|e| meets(b, e).map(|u| (u, e.yellow))).collect();
+        if !us.iter().any(|&(u, _)| u > b.lo - 1.0 && u < b.hi + 1.0) {
+            continue;
+        }
+        us.sort_by(|x, y| x.0.total_cmp(&y.0));
+        let (mut lo, mut hi) = (b.lo, b.hi);
+        // A yellow end at or inside the bar bounds it on that side.
+        let (lo0, hi0) = (lo, hi);
+        for &(u, _) in us.iter().filter(|&&(u, y)| y && u >= lo0 - 1.0 && u <= hi0 + 1.0) {
+            if u - lo < hi - u {
+                lo = lo.max(u);
+            } else {
+                hi = hi.min(u);
+            }
+        }
+        let yellow_lo = us.iter().any(|&(u, y)| y && (u - lo).abs() < 1.0);
+        let yellow_hi = us.iter().any(|&(u, y)| y && (u - hi).abs() < 1.0);
+        if !yellow_hi {
+            let hi0 = hi;
+            for &(u, y) in us.iter().filter(|&&(u, _)| u > hi0) {
+                if u - hi > 4.5 {
+                    break;
+                }
+                hi = u;
+                if y {
+                    break;
+                }
+            }
+        }
+        if !yellow_lo {
+            let lo0 = lo;
+            for &(u, y) in us.iter().rev().filter(|&&(u, _)| u < lo0) {
+                if lo - u > 4.5 {
+                    break;
+                }
+                lo = u;
+                if y {
+                    break;
+                }
+            }
+        }
+        if hi - lo < 2.0 {
+            continue;
+        }
+        out.push(FoundStopLine {
+            points: vec![[b.c[0] + b.a[0] * lo, b.c[1] + b.a[1] * lo], [b.c[0] + b.a[0] * hi, b.c[1] + b.a[1] * hi]],
+            width_m: b.w,
+        });
+    }
+    out
 }
