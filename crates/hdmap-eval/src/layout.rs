@@ -4,7 +4,7 @@
 //! within the tolerance (recall). Position error = distance of matched predicted samples;
 //! height error = |z − z_truth| at the nearest ground-truth point. Topology: predicted lanes
 //! are matched to ground-truth lanes by centre-line overlap, and successor / neighbour edges
-//! are compared (F1).
+//! are compared (F1); links between consecutive pieces of one ground-truth lane are ignored.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -280,6 +280,10 @@ fn topology(pred: &RoadLayout, truth: &RoadLayout, offset: [f64; 2]) -> Topology
     let succ = |a: &hdmap_core::Lane| a.successors.clone();
     let neigh = |a: &hdmap_core::Lane| a.left_neighbour.into_iter().chain(a.right_neighbour).collect::<Vec<_>>();
     let f1 = |pe: HashSet<(ElementId, ElementId)>, te: HashSet<(ElementId, ElementId)>| -> [f64; 3] {
+        // A ground-truth lane found as several consecutive pieces: the links between its pieces
+        // are neither right nor wrong (the pieces together are the lane).
+        let pe: HashSet<(ElementId, ElementId)> =
+            pe.into_iter().filter(|(a, b)| !matches!((m.get(a), m.get(b)), (Some(x), Some(y)) if x == y)).collect();
         let mapped: HashSet<(ElementId, ElementId)> = pe.iter().filter_map(|(a, b)| Some((*m.get(a)?, *m.get(b)?))).collect();
         let correct = pe.iter().filter(|(a, b)| matches!((m.get(a), m.get(b)), (Some(x), Some(y)) if te.contains(&(*x, *y)))).count();
         let found = te.iter().filter(|e| mapped.contains(e)).count();

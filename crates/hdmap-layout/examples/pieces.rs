@@ -6,6 +6,9 @@ fn main() {
     for (p, s) in ps {
         if (p.centroid[0] - x).hypot(p.centroid[1] - y) < r {
             println!("{:?} c=({:.1},{:.1}) len {:.2} w {:.3} span {:.2} area {:.2} yellow {:.2} axis ({:.2},{:.2})", s, p.centroid[0] - x, p.centroid[1] - y, p.length, p.width, p.span, p.area, p.yellow, p.axis[0], p.axis[1]);
+            if s == hdmap_layout::marks::Shape::Blob {
+                println!("   arrow: {:?}", hdmap_layout::marks::recognise_arrow(&p, 0.08).map(|a| (a.kind, a.iou, a.direction)));
+            }
         }
     }
 }

@@ -100,3 +100,9 @@ pub fn segments_cross(a: P2, b: P2, c: P2, d: P2) -> bool {
     let (d1, d2, d3, d4) = (o(c, d, a), o(c, d, b), o(a, b, c), o(a, b, d));
     (d1 > 0.0) != (d2 > 0.0) && (d3 > 0.0) != (d4 > 0.0)
 }
+
+/// Mean of a polygon's vertices (enough to place a small convex-ish mark).
+pub fn polygon_centroid(ring: &[P2]) -> P2 {
+    let n = ring.len().max(1) as f64;
+    [ring.iter().map(|p| p[0]).sum::<f64>() / n, ring.iter().map(|p| p[1]).sum::<f64>() / n]
+}

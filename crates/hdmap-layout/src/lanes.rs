@@ -51,79 +51,241 @@ fn direction_at(line: &[P2], p: P2) -> P2 {
     best.1
 }
 
-/// Builds the lane graph.
-pub fn lanes(bounds: &[FoundBoundary], stops: &[FoundStopLine], arrows: &[FoundArrow], cfg: &LayoutConfig) -> LaneGraph {
+/// A point midway between a boundary and the next one to its right, a lane width away.
+#[derive(Debug, Clone, Copy)]
+struct CentreSample {
+    c: P2,
+    /// Unit direction, canonical (x > 0, or x = 0 and y > 0).
+    d: P2,
+    /// Boundary on the left / right of `d`.
+    left: usize,
+    right: usize,
+}
+
+/// Centre samples between every boundary and its right-hand neighbour, from both boundaries'
+/// points (so a lane is found even where one side is broken into several pieces).
+fn centre_samples(bounds: &[FoundBoundary], cfg: &LayoutConfig) -> Vec<CentreSample> {
     let [wmin, wmax] = cfg.lane_width_m;
     let samples: Vec<Vec<P2>> = bounds.iter().map(|b| resample(&b.points, 1.0)).collect();
-    let yellow: Vec<usize> = (0..bounds.len()).filter(|&i| bounds[i].color == MarkingColor::Yellow).collect();
-    let mut lanes: Vec<FoundLane> = Vec::new();
-    let mut seen_pairs = std::collections::HashSet::new();
+    let mut grid: std::collections::HashMap<(i64, i64), Vec<(usize, P2)>> = Default::default();
+    let key = |p: P2| ((p[0] / 5.0).floor() as i64, (p[1] / 5.0).floor() as i64);
+    for (bj, t) in samples.iter().enumerate() {
+        for q in t {
+            grid.entry(key(*q)).or_default().push((bj, *q));
+        }
+    }
+    let mut out = Vec::new();
     for (bi, s) in samples.iter().enumerate() {
-        // For each sample: the nearest boundary to the right, a lane width away, parallel.
-        let mut votes: std::collections::BTreeMap<usize, Vec<(P2, P2)>> = Default::default();
         for (k, p) in s.iter().enumerate() {
             let d = unit(sub(s[k.saturating_sub(1)], s[(k + 1).min(s.len() - 1)]));
-            let right = [d[1], -d[0]];
-            let mut best: Option<(f64, usize, P2)> = None;
-            for (bj, t) in samples.iter().enumerate() {
-                if bj == bi {
+            if norm(d) < 0.5 {
+                continue;
+            }
+            for side in [1.0, -1.0] {
+                let right = [side * d[1], -side * d[0]];
+                let mut best: Option<(f64, usize, P2)> = None;
+                let (kx, ky) = key(*p);
+                for gx in kx - 1..=kx + 1 {
+                    for gy in ky - 1..=ky + 1 {
+                        for &(bj, q) in grid.get(&(gx, gy)).map(|v| v.as_slice()).unwrap_or(&[]) {
+                            if bj == bi {
+                                continue;
+                            }
+                            let v = sub(*p, q);
+                            let lat = dot(v, right);
+                            let lon = dot(v, d).abs();
+                            if lat > wmin && lat < wmax && lon < 0.6 && best.is_none_or(|b| lat < b.0) {
+                                best = Some((lat, bj, q));
+                            }
+                        }
+                    }
+                }
+                let Some((_, bj, q)) = best else { continue };
+                if dot(direction_at(&bounds[bj].points, q), d).abs() < 0.95 {
                     continue;
                 }
-                for q in t {
-                    let v = sub(*p, *q);
-                    let lat = dot(v, right);
-                    let lon = dot(v, d).abs();
-                    if lat > wmin && lat < wmax && lon < 0.6 && best.is_none_or(|b| lat < b.0) {
-                        best = Some((lat, bj, *q));
+                let c = [(p[0] + q[0]) / 2.0, (p[1] + q[1]) / 2.0];
+                let (l, r) = if side > 0.0 { (bi, bj) } else { (bj, bi) };
+                let canonical = d[0] > 1e-9 || (d[0].abs() <= 1e-9 && d[1] > 0.0);
+                out.push(if canonical {
+                    CentreSample { c, d, left: l, right: r }
+                } else {
+                    CentreSample { c, d: [-d[0], -d[1]], left: r, right: l }
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Groups centre samples into lanes: samples within 0.6 m across and 3 m along each other,
+/// parallel, are one lane. Each group comes back ordered along its direction, as bins every
+/// 1 m holding the averaged centre and the boundary pair seen most there.
+fn cluster_lanes(cs: &[CentreSample]) -> Vec<Vec<(P2, P2, usize, usize)>> {
+    let n = cs.len();
+    let mut parent: Vec<usize> = (0..n).collect();
+    fn root(p: &mut [usize], i: usize) -> usize {
+        let mut r = i;
+        while p[r] != r {
+            r = p[r];
+        }
+        let mut j = i;
+        while p[j] != r {
+            let nx = p[j];
+            p[j] = r;
+            j = nx;
+        }
+        r
+    }
+    let mut grid: std::collections::HashMap<(i64, i64), Vec<usize>> = Default::default();
+    let key = |p: P2| ((p[0] / 2.0).floor() as i64, (p[1] / 2.0).floor() as i64);
+    for (i, s) in cs.iter().enumerate() {
+        grid.entry(key(s.c)).or_default().push(i);
+    }
+    for i in 0..n {
+        let (kx, ky) = key(cs[i].c);
+        for gx in kx - 1..=kx + 1 {
+            for gy in ky - 1..=ky + 1 {
+                for &j in grid.get(&(gx, gy)).map(|v| v.as_slice()).unwrap_or(&[]) {
+                    if j <= i {
+                        continue;
+                    }
+                    let v = sub(cs[j].c, cs[i].c);
+                    if dot(cs[i].d, cs[j].d).abs() > 0.95 && dot(v, cs[i].d).abs() < 3.0 && cross(cs[i].d, v).abs() < 0.6 {
+                        let (a, b) = (root(&mut parent, i), root(&mut parent, j));
+                        parent[a] = b;
                     }
                 }
             }
-            if let Some((_, bj, q)) = best {
-                let dq = direction_at(&bounds[bj].points, q);
-                if dot(dq, d).abs() > 0.95 {
-                    votes.entry(bj).or_default().push((*p, q));
+        }
+    }
+    let mut groups: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+    for i in 0..n {
+        let r = root(&mut parent, i);
+        groups.entry(r).or_default().push(i);
+    }
+    let mut out = Vec::new();
+    for members in groups.values() {
+        if members.len() < 8 {
+            continue;
+        }
+        // Orient every sample like the first (a direction near the canonical flip may come
+        // either way), order along the mean direction, bin every metre.
+        let d0 = cs[members[0]].d;
+        let oriented: Vec<CentreSample> = members
+            .iter()
+            .map(|&i| {
+                let s = cs[i];
+                if dot(s.d, d0) >= 0.0 { s } else { CentreSample { c: s.c, d: [-s.d[0], -s.d[1]], left: s.right, right: s.left } }
+            })
+            .collect();
+        let md = unit(oriented.iter().fold([0.0, 0.0], |a, s| [a[0] + s.d[0], a[1] + s.d[1]]));
+        let mut order: Vec<usize> = (0..oriented.len()).collect();
+        order.sort_by(|&a, &b| dot(oriented[a].c, md).total_cmp(&dot(oriented[b].c, md)));
+        let mut bins: Vec<(P2, P2, Vec<(usize, usize)>, usize)> = Vec::new();
+        for &i in &order {
+            let s = oriented[i];
+            match bins.last_mut() {
+                Some(b) if dot(sub([b.0[0] / b.3 as f64, b.0[1] / b.3 as f64], s.c), s.d) < 1.0 => {
+                    b.0 = [b.0[0] + s.c[0], b.0[1] + s.c[1]];
+                    b.1 = [b.1[0] + s.d[0], b.1[1] + s.d[1]];
+                    b.2.push((s.left, s.right));
+                    b.3 += 1;
                 }
+                _ => bins.push((s.c, s.d, vec![(s.left, s.right)], 1)),
             }
         }
-        for (bj, pairs) in votes {
-            if pairs.len() < 5 || !seen_pairs.insert((bi.min(bj), bi.max(bj))) {
-                continue;
+        let mut votes: std::collections::HashMap<(usize, usize), usize> = Default::default();
+        for b in &bins {
+            for &pr in &b.2 {
+                *votes.entry(pr).or_default() += 1;
             }
-            let center: Vec<P2> = pairs.iter().map(|(a, b)| [(a[0] + b[0]) / 2.0, (a[1] + b[1]) / 2.0]).collect();
-            let dir_b = unit(sub(center[0], center[center.len() - 1]));
-            let mid = center[center.len() / 2];
-            // Traffic keeps right of the yellow line: travel along B if yellow lies to the left.
-            let along = yellow
-                .iter()
-                .filter(|&&y| y != bi && y != bj)
-                .map(|&y| {
-                    let d = polyline_dist(mid, &bounds[y].points);
-                    (d, y)
-                })
-                .filter(|(d, _)| *d < 40.0)
-                .min_by(|a, b| a.0.total_cmp(&b.0))
-                .map(|(_, y)| {
-                    let q = nearest_point(&bounds[y].points, mid);
-                    cross(dir_b, sub(mid, q)) > 0.0
-                })
-                .or_else(|| {
-                    // No centre line in sight: follow an arrow inside the lane, if any.
-                    arrows.iter().find(|a| {
-                        let ac = centroid(&a.polygon);
-                        polyline_dist(ac, &center) < 1.0
-                    }).map(|a| dot(a.direction, dir_b) > 0.0)
-                })
-                .unwrap_or(true);
-            let (mut c, left, right) = if along { (center, (bi, false), (bj, false)) } else { (center, (bj, true), (bi, true)) };
+        }
+        let lane: Vec<(P2, P2, usize, usize)> = bins
+            .iter()
+            .map(|b| {
+                let pr = *b.2.iter().max_by_key(|pr| (votes[pr], std::cmp::Reverse(**pr))).unwrap_or(&(0, 0));
+                ([b.0[0] / b.3 as f64, b.0[1] / b.3 as f64], unit(b.1), pr.0, pr.1)
+            })
+            .collect();
+        out.push(lane);
+    }
+    out
+}
+
+/// Builds the lane graph.
+pub fn lanes(bounds: &[FoundBoundary], stops: &[FoundStopLine], arrows: &[FoundArrow], cfg: &LayoutConfig) -> LaneGraph {
+    let yellow: Vec<usize> = (0..bounds.len()).filter(|&i| bounds[i].color == MarkingColor::Yellow).collect();
+    let mut lanes: Vec<FoundLane> = Vec::new();
+    let cs = centre_samples(bounds, cfg);
+    if std::env::var("HDMAP_DEBUG_LANES").is_ok() {
+        for c in &cs {
+            eprintln!("CS {:.2} {:.2} {:.3} {:.3} {} {}", c.c[0], c.c[1], c.d[0], c.d[1], c.left, c.right);
+        }
+    }
+    for chain in cluster_lanes(&cs) {
+        let center: Vec<P2> = chain.iter().map(|b| b.0).collect();
+        let mid = center[center.len() / 2];
+        let dir_b = chain[chain.len() / 2].1;
+        // Traffic keeps right of the yellow centre line: travel along the chain if the nearest
+        // yellow line lies to its left.
+        let along = yellow
+            .iter()
+            .map(|&y| (polyline_dist(mid, &bounds[y].points), y))
+            .filter(|(d, _)| *d < 40.0)
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, y)| cross(dir_b, sub(mid, nearest_point(&bounds[y].points, mid))) > 0.0)
+            .or_else(|| {
+                // No centre line in sight: follow an arrow inside the lane, if any.
+                arrows
+                    .iter()
+                    .find(|a| polyline_dist(centroid(&a.polygon), &center) < 1.0)
+                    .map(|a| dot(a.direction, dir_b) > 0.0)
+            })
+            .unwrap_or(true);
+        // Runs of one boundary pair (short runs fold into the previous one) become lanes,
+        // each the successor of the one before.
+        let mut runs: Vec<(usize, usize, Vec<P2>)> = Vec::new();
+        for b in &chain {
+            match runs.last_mut() {
+                Some(r) if (r.0, r.1) == (b.2, b.3) => r.2.push(b.0),
+                _ => runs.push((b.2, b.3, vec![b.0])),
+            }
+        }
+        let mut merged: Vec<(usize, usize, Vec<P2>)> = Vec::new();
+        for r in runs {
+            match merged.last_mut() {
+                Some(m) if r.2.len() < 4 => m.2.extend(r.2),
+                _ => merged.push(r),
+            }
+        }
+        if merged.len() > 1 && merged[0].2.len() < 4 {
+            let first = merged.remove(0);
+            let mut pts = first.2;
+            pts.extend(merged[0].2.drain(..));
+            merged[0].2 = pts;
+        }
+        if !along {
+            merged.reverse();
+        }
+        let first = lanes.len();
+        for (k, (l, r, mut c)) in merged.into_iter().enumerate() {
+            let (left, right) = if along { (l, r) } else { (r, l) };
             if !along {
                 c.reverse();
             }
-            // Point order of each boundary relative to travel.
+            if c.len() < 2 {
+                continue;
+            }
             let travel = unit(sub(c[0], c[c.len() - 1]));
-            let fix = |(i, _): (usize, bool)| {
+            let fix = |i: usize| {
                 let d = direction_at(&bounds[i].points, nearest_point(&bounds[i].points, c[c.len() / 2]));
                 (i, dot(d, travel) < 0.0)
             };
+            if k > 0 && lanes.len() > first {
+                let (prev, next) = (lanes.len() - 1, lanes.len());
+                lanes[prev].successors.push(next);
+            }
             lanes.push(FoundLane {
                 left: fix(left),
                 right: fix(right),
@@ -134,6 +296,32 @@ pub fn lanes(bounds: &[FoundBoundary], stops: &[FoundStopLine], arrows: &[FoundA
                 stop_line: None,
                 in_intersection: false,
             });
+        }
+    }
+    // A lane whose lines were hidden just before its stop line (a waiting truck) still ends at
+    // the stop line: extend lane ends that head into a stop line within 12 m.
+    for l in lanes.iter_mut() {
+        let m = l.center.len();
+        let (end, dir) = (l.center[m - 1], unit(sub(l.center[m.saturating_sub(3)], l.center[m - 1])));
+        for s in stops {
+            let (a, b) = (s.points[0], s.points[s.points.len() - 1]);
+            let ax = unit(sub(a, b));
+            if dot(dir, ax).abs() > 0.2 {
+                continue;
+            }
+            // Ray end + t·dir against the stop line a + u·ax.
+            let denom = cross(dir, ax);
+            if denom.abs() < 1e-9 {
+                continue;
+            }
+            let w = sub(end, a);
+            let t = cross(w, ax) / denom;
+            let u = cross(w, dir) / denom;
+            if (0.3..12.0).contains(&t) && u > -2.0 && u < norm(sub(a, b)) + 2.0 {
+                let hit = [end[0] + dir[0] * t, end[1] + dir[1] * t];
+                l.center.push(hit);
+                break;
+            }
         }
     }
     let n = lanes.len();
@@ -148,7 +336,8 @@ pub fn lanes(bounds: &[FoundBoundary], stops: &[FoundStopLine], arrows: &[FoundA
             let b = &lanes[j];
             let (bs, bd) = (b.center[0], unit(sub(b.center[0], b.center[1.min(b.center.len() - 1)])));
             let gap = sub(ae, bs);
-            if norm(gap) < 3.0 && dot(ad, bd) > 0.9 && cross(ad, gap).abs() < 1.0 && dot(gap, ad) > -1.5 {
+            // (A dash gap at a line-type change may leave a few metres without a lane.)
+            if norm(gap) < 8.0 && dot(ad, bd) > 0.95 && cross(ad, gap).abs() < 0.6 && dot(gap, ad) > -1.5 && !lanes[i].successors.contains(&j) {
                 lanes[i].successors.push(j);
             }
         }
@@ -185,22 +374,43 @@ pub fn lanes(bounds: &[FoundBoundary], stops: &[FoundStopLine], arrows: &[FoundA
         }
         let a = &lanes[i];
         let (ae, ad) = (a.center[a.center.len() - 1], unit(sub(a.center[a.center.len().saturating_sub(2)], a.center[a.center.len() - 1])));
-        let kind = arrows
+        // The arrows painted on this lane within 40 m of its end (the lane may be split into
+        // pieces: walk back through predecessors).
+        let mut chain = vec![i];
+        let mut back = length(&a.center);
+        while back < 40.0 {
+            let Some(p) = (0..n).find(|&p| lanes[p].successors.contains(chain.last().unwrap_or(&i)) && !chain.contains(&p)) else {
+                break;
+            };
+            back += length(&lanes[p].center);
+            chain.push(p);
+        }
+        let kinds: Vec<ArrowKind> = arrows
             .iter()
-            .filter(|ar| polyline_dist(centroid(&ar.polygon), &a.center) < 1.2)
+            .filter(|ar| {
+                let c = centroid(&ar.polygon);
+                norm(sub(c, ae)) < 40.0 && chain.iter().any(|&k| polyline_dist(c, &lanes[k].center) < 1.2)
+            })
             .map(|ar| ar.kind)
-            .next()
-            .unwrap_or(ArrowKind::Straight);
-        let allowed: &[i32] = match kind {
-            ArrowKind::Straight => &[0],
-            ArrowKind::Left => &[1],
-            ArrowKind::Right => &[-1],
-            ArrowKind::StraightLeft => &[0, 1],
-            ArrowKind::StraightRight => &[0, -1],
-            ArrowKind::LeftRight => &[1, -1],
-            ArrowKind::UTurn => &[],
-        };
-        for &turn in allowed {
+            .collect();
+        let mut allowed: Vec<i32> = Vec::new();
+        for kind in if kinds.is_empty() { vec![ArrowKind::Straight] } else { kinds } {
+            let turns: &[i32] = match kind {
+                ArrowKind::Straight => &[0],
+                ArrowKind::Left => &[1],
+                ArrowKind::Right => &[-1],
+                ArrowKind::StraightLeft => &[0, 1],
+                ArrowKind::StraightRight => &[0, -1],
+                ArrowKind::LeftRight => &[1, -1],
+                ArrowKind::UTurn => &[],
+            };
+            for &t in turns {
+                if !allowed.contains(&t) {
+                    allowed.push(t);
+                }
+            }
+        }
+        for &turn in &allowed {
             // Candidate lanes starting beyond the junction, heading the turned direction.
             let mut best: Option<(f64, usize)> = None;
             for (j, b) in lanes.iter().enumerate() {
@@ -210,7 +420,7 @@ pub fn lanes(bounds: &[FoundBoundary], stops: &[FoundStopLine], arrows: &[FoundA
                 let (bs, bd) = (b.center[0], unit(sub(b.center[0], b.center[1.min(b.center.len() - 1)])));
                 let v = sub(ae, bs);
                 let dist = norm(v);
-                if !(3.0..80.0).contains(&dist) {
+                if !(3.0..45.0).contains(&dist) {
                     continue;
                 }
                 let angle = cross(ad, bd).atan2(dot(ad, bd));
@@ -224,11 +434,13 @@ pub fn lanes(bounds: &[FoundBoundary], stops: &[FoundStopLine], arrows: &[FoundA
                 }
                 // Straight: the lane straight ahead; turns: the lane nearest the turn's inside
                 // for a left turn (the lane nearest the centre line), outermost for right.
-                let score = match turn {
-                    0 => cross(ad, v).abs(),
-                    1 => lateral_from_yellow(bs, &yellow, bounds),
-                    _ => -lateral_from_yellow(bs, &yellow, bounds),
-                };
+                // (Ties between pieces of one lane go to the piece starting nearest.)
+                let score = 0.01 * dist
+                    + match turn {
+                        0 => cross(ad, v).abs(),
+                        1 => lateral_from_yellow(bs, &yellow, bounds),
+                        _ => -lateral_from_yellow(bs, &yellow, bounds),
+                    };
                 if best.is_none_or(|b| score < b.0) {
                     best = Some((score, j));
                 }

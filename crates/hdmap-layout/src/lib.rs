@@ -352,6 +352,17 @@ fn find(ortho: &Path, cfg: &LayoutConfig) -> Result<(Findings, GeoRef, f64), Lay
         .collect();
     let polylines: Vec<&[P2]> = boundaries.iter().map(|b| b.points.as_slice()).collect();
     let stops = marks::confirm_stop_lines(&stop_cands, &ends, &polylines);
+    // Arrows point along their lane: the nearest lane line within 4 m runs within 10° of the
+    // arrow (a lit gap between shadows across the road or on the sidewalk does not).
+    arrows.retain(|a| {
+        let c = geom::polygon_centroid(&a.polygon);
+        let near = boundaries
+            .iter()
+            .flat_map(|b| b.points.windows(2))
+            .map(|s| (geom::seg_dist(c, s[0], s[1]).0, geom::unit(geom::sub(s[1], s[0]))))
+            .min_by(|x, y| x.0.total_cmp(&y.0));
+        near.is_some_and(|(d, dir)| d < 4.0 && geom::dot(dir, a.direction).abs() > 0.985)
+    });
     let graph = lanes::lanes(&boundaries, &stops, &arrows, cfg);
     Ok((Findings { boundaries, stops, crosswalks, arrows, graph }, georef, gsd_m))
 }

@@ -145,6 +145,10 @@ pub fn crosswalks_and_stop_lines_used(bars: &[&Piece]) -> (Vec<FoundCrosswalk>, 
             widths.sort_by(f64::total_cmp);
             let stripe = widths[widths.len() / 2];
             let pitch = (vhi - vlo + stripe) / members.len() as f64;
+            // The crossing's outline runs half a gap beyond the outer stripes (the zone the
+            // stripes are laid out in).
+            let half_gap = ((pitch - stripe) / 2.0).max(0.0);
+            let (vlo, vhi) = (vlo - half_gap, vhi + half_gap);
             cws.push(FoundCrosswalk {
                 polygon: vec![at(ulo, vlo), at(uhi, vlo), at(uhi, vhi), at(ulo, vhi)],
                 stripe_m: stripe,
@@ -169,61 +173,73 @@ pub fn crosswalks_and_stop_lines_used(bars: &[&Piece]) -> (Vec<FoundCrosswalk>, 
 
 const KINDS: [ArrowKind; 5] = [ArrowKind::Straight, ArrowKind::Left, ArrowKind::Right, ArrowKind::StraightLeft, ArrowKind::StraightRight];
 
-/// Recognises an arrow: the glyph (kind, pointing either way along the piece's axis) whose
-/// mask overlaps the piece's pixels best; `None` below IoU 0.5.
+/// Recognises an arrow: the glyph (kind and heading, searched over all headings: a turn
+/// arrow's principal axis is not its direction) whose mask overlaps the piece's pixels best,
+/// centroids aligned; `None` below IoU 0.6.
 pub fn recognise_arrow(p: &Piece, gsd: f64) -> Option<FoundArrow> {
     let cell = gsd.max(0.05);
     let c = p.centroid;
-    let a = p.axis;
-    let local: Vec<P2> = p.pts.iter().map(|q| {
-        let (dx, dy) = (q[0] - c[0], q[1] - c[1]);
-        [dx * a[0] + dy * a[1], -dx * a[1] + dy * a[0]]
-    }).collect();
     let key = |u: f64, v: f64| ((u / cell).floor() as i64, (v / cell).floor() as i64);
-    let piece_cells: std::collections::HashSet<(i64, i64)> = local.iter().map(|q| key(q[0], q[1])).collect();
+    let piece_cells: std::collections::HashSet<(i64, i64)> = p.pts.iter().map(|q| key(q[0] - c[0], q[1] - c[1])).collect();
+    let iou_at = |cells: &[P2], dir: P2| {
+        let placed: std::collections::HashSet<(i64, i64)> =
+            cells.iter().map(|q| key(dir[0] * q[0] - dir[1] * q[1], dir[1] * q[0] + dir[0] * q[1])).collect();
+        let inter = placed.intersection(&piece_cells).count() as f64;
+        inter / ((placed.len() + piece_cells.len()) as f64 - inter).max(1.0)
+    };
     let mut best: Option<FoundArrow> = None;
     for kind in KINDS {
         let glyph = hdmap_core::layout::arrow_glyph(kind);
-        // Centroid of the glyph area by sampling (outline vertex mean is biased).
+        // Glyph cells (half-cell sampling), centred on the glyph's area centroid.
         let mut cells = Vec::new();
-        let (mut su, mut sv) = (0.0, 0.0);
+        let step = cell / 2.0;
         let mut u = -0.2;
         while u < 5.2 {
             let mut v = -2.0;
             while v < 2.0 {
                 if in_polygon([u, v], &glyph) {
                     cells.push([u, v]);
-                    su += u;
-                    sv += v;
                 }
-                v += cell;
+                v += step;
             }
-            u += cell;
+            u += step;
         }
         if cells.is_empty() {
             continue;
         }
-        let gc = [su / cells.len() as f64, sv / cells.len() as f64];
-        for flip in [1.0, -1.0] {
-            // Place the glyph: its centroid on the piece's, its u axis along ±axis.
-            let placed: std::collections::HashSet<(i64, i64)> = cells.iter().map(|q| key(flip * (q[0] - gc[0]), flip * (q[1] - gc[1]))).collect();
-            let inter = placed.intersection(&piece_cells).count() as f64;
-            let union = placed.union(&piece_cells).count() as f64;
-            let iou = inter / union.max(1.0);
-            if best.as_ref().is_none_or(|b| iou > b.iou) {
-                let dir = [a[0] * flip, a[1] * flip];
-                let polygon = glyph
-                    .iter()
-                    .map(|q| {
-                        let (u, v) = (q[0] - gc[0], q[1] - gc[1]);
-                        [c[0] + dir[0] * u - dir[1] * v, c[1] + dir[1] * u + dir[0] * v]
-                    })
-                    .collect();
-                best = Some(FoundArrow { kind, polygon, direction: dir, iou });
+        let n = cells.len() as f64;
+        let gc = [cells.iter().map(|q| q[0]).sum::<f64>() / n, cells.iter().map(|q| q[1]).sum::<f64>() / n];
+        let cells: Vec<P2> = cells.iter().map(|q| [q[0] - gc[0], q[1] - gc[1]]).collect();
+        // Coarse heading search, then refine around the best.
+        let dir_of = |deg: f64| [deg.to_radians().cos(), deg.to_radians().sin()];
+        let (mut best_deg, mut best_iou) = (0.0, -1.0);
+        for k in 0..120 {
+            let deg = k as f64 * 3.0;
+            let iou = iou_at(&cells, dir_of(deg));
+            if iou > best_iou {
+                (best_deg, best_iou) = (deg, iou);
             }
         }
+        for k in -6..=6 {
+            let deg = best_deg + k as f64 * 0.5;
+            let iou = iou_at(&cells, dir_of(deg));
+            if iou > best_iou {
+                (best_deg, best_iou) = (deg, iou);
+            }
+        }
+        if best.as_ref().is_none_or(|b| best_iou > b.iou) {
+            let dir = dir_of(best_deg);
+            let polygon = glyph
+                .iter()
+                .map(|q| {
+                    let (u, v) = (q[0] - gc[0], q[1] - gc[1]);
+                    [c[0] + dir[0] * u - dir[1] * v, c[1] + dir[1] * u + dir[0] * v]
+                })
+                .collect();
+            best = Some(FoundArrow { kind, polygon, direction: dir, iou: best_iou });
+        }
     }
-    best.filter(|b| b.iou > 0.5)
+    best.filter(|b| b.iou > 0.6)
 }
 
 /// An end of a lane boundary: position, direction of travel into the end (unit), yellow.
