@@ -224,6 +224,26 @@ fn split_runs(pieces: &[LinePiece], chain: &[(usize, bool)]) -> Vec<FoundBoundar
         }
         k = e + 1;
     }
+    // Where a dashed run meets a solid one, the pattern changes at the solid line's end: the
+    // dashed boundary runs through its first gap up to there.
+    for r in 0..out.len().saturating_sub(1) {
+        let (a_dashed, b_dashed) = (out[r].dash.is_some(), out[r + 1].dash.is_some());
+        if a_dashed == b_dashed {
+            continue;
+        }
+        let gap = norm(sub(*out[r].points.last().unwrap_or(&[0.0; 2]), out[r + 1].points[0]));
+        let max_gap = out[r].dash.or(out[r + 1].dash).map_or(0.0, |d| d.gap_m + 1.0);
+        if gap > max_gap {
+            continue;
+        }
+        if a_dashed {
+            let p = out[r + 1].points[0];
+            out[r].points.push(p);
+        } else {
+            let p = *out[r].points.last().unwrap_or(&[0.0; 2]);
+            out[r + 1].points.insert(0, p);
+        }
+    }
     out
 }
 

@@ -18,7 +18,7 @@ pub struct Piece {
     pub length: f64,
     /// Mean width (area / length), m.
     pub width: f64,
-    /// Extent across the axis, m.
+    /// Widest extent across the axis within a 1 m slice along it, m.
     pub span: f64,
     /// Area, m².
     pub area: f64,
@@ -50,7 +50,20 @@ impl Piece {
         }
         let length = hi - lo + gsd;
         let area = n * gsd * gsd;
-        Self { pts, yellow, centroid: c, axis, length, width: area / length, span: chi - clo + gsd, area }
+        // Span: the widest extent across the axis within any 1 m slice along it (so a gently
+        // curving line stays thin; an arrow head does not).
+        let nb = (((hi - lo) / 1.0).ceil() as usize).max(1);
+        let mut slices = vec![(f64::INFINITY, f64::NEG_INFINITY); nb];
+        for p in &pts {
+            let (dx, dy) = (p[0] - c[0], p[1] - c[1]);
+            let u = dx * axis[0] + dy * axis[1];
+            let v = -dx * axis[1] + dy * axis[0];
+            let b = (((u - lo) / 1.0) as usize).min(nb - 1);
+            slices[b] = (slices[b].0.min(v), slices[b].1.max(v));
+        }
+        let span = slices.iter().filter(|s| s.0 <= s.1).map(|s| s.1 - s.0).fold(0.0, f64::max) + gsd;
+        let _ = (clo, chi);
+        Self { pts, yellow, centroid: c, axis, length, width: area / length, span, area }
     }
 
     /// Centre line along the principal axis: centroids of `step`-long bins, ordered along the
