@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+
+mod layout_cmd;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// hdmap: hybrid HD-map building from orthophotos and mobile-mapping drives.
@@ -13,7 +15,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 #[command(name = "hdmap", version, about, long_about = None)]
 struct Cli {
     /// Log filter (also RUST_LOG), e.g. `info`, `hdmap_io=debug`.
-    #[arg(long, global = true, default_value = "warn")]
+    #[arg(long, global = true, default_value = "warn,tiny_skia=error")]
     log: String,
     #[command(subcommand)]
     command: Command,
@@ -29,6 +31,12 @@ enum Command {
         /// Output directory.
         #[arg(long)]
         out: PathBuf,
+        /// Use this seed instead of the config's (a new city of the same design).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Write only the aerial products (truth layout, orthophoto + paint labels, DSM), no drive.
+        #[arg(long)]
+        aerial_only: bool,
     },
     /// Render picture checks of a simulation output: orthophoto + layout, LiDAR top-downs.
     SimPreview {
@@ -41,6 +49,11 @@ enum Command {
     /// Sensor calibration.
     #[command(subcommand)]
     Calibrate(CalibrateCommand),
+    /// Extract the road layout (markings, lanes, topology, 3D) from an orthophoto.
+    Layout(layout_cmd::LayoutArgs),
+    /// Train a model.
+    #[command(subcommand)]
+    Train(TrainCommand),
     /// Describe files: point clouds, rasters, vector layers, trajectories, images.
     Info {
         /// Files to describe.
@@ -72,6 +85,12 @@ enum CalibrateCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum TrainCommand {
+    /// The paint segmentation U-Net of `hdmap layout` (on simulated orthophotos).
+    Layout(layout_cmd::TrainLayoutArgs),
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -178,8 +197,21 @@ fn info(files: &[PathBuf], json: bool) -> ExitCode {
     if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }
 
-fn sim(config: &std::path::Path, out: &std::path::Path) -> anyhow::Result<()> {
-    let cfg = hdmap_sim::load_config(config)?;
+fn sim(config: &std::path::Path, out: &std::path::Path, seed: Option<u64>, aerial_only: bool) -> anyhow::Result<()> {
+    let mut cfg = hdmap_sim::load_config(config)?;
+    if let Some(seed) = seed {
+        cfg.seed = seed;
+    }
+    if aerial_only {
+        let start = std::time::Instant::now();
+        let (km, (w, h)) = hdmap_sim::simulate_aerial(&cfg, out)?;
+        println!(
+            "simulated {km:.2} km of road, orthophoto {w}×{h} px with paint labels and DSM — {} in {:.1} s",
+            out.display(),
+            start.elapsed().as_secs_f64()
+        );
+        return Ok(());
+    }
     let pb = ProgressBar::new(1);
     pb.set_style(
         ProgressStyle::with_template("{msg:12} [{bar:30}] {pos}/{len} ({elapsed})")
@@ -208,6 +240,16 @@ fn sim(config: &std::path::Path, out: &std::path::Path) -> anyhow::Result<()> {
         start.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+fn report(r: anyhow::Result<()>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -241,7 +283,9 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Sim { config, out } => match sim(&config, &out) {
+        Command::Layout(a) => report(layout_cmd::layout(&a)),
+        Command::Train(TrainCommand::Layout(a)) => report(layout_cmd::train_layout(&a)),
+        Command::Sim { config, out, seed, aerial_only } => match sim(&config, &out, seed, aerial_only) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e:#}");

@@ -122,6 +122,16 @@ pub struct RoadEdge {
     pub points: Vec<Point3<f64>>,
 }
 
+/// The centre line of a road (its carriageway, all lanes of both directions): the road-level
+/// network, as in road-graph datasets (SpaceNet, OpenStreetMap).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoadCenterline {
+    /// Stable id.
+    pub id: ElementId,
+    /// Centre line, CRS coordinates.
+    pub points: Vec<Point3<f64>>,
+}
+
 /// A stop line across one or more lanes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StopLine {
@@ -234,6 +244,9 @@ pub struct RoadLayout {
     pub lane_boundaries: Vec<LaneBoundary>,
     /// Kerbs and road borders.
     pub road_edges: Vec<RoadEdge>,
+    /// Road centre lines.
+    #[serde(default)]
+    pub road_centerlines: Vec<RoadCenterline>,
     /// Stop lines.
     pub stop_lines: Vec<StopLine>,
     /// Zebra crosswalks.
@@ -251,6 +264,7 @@ impl RoadLayout {
             origin,
             lane_boundaries: Vec::new(),
             road_edges: Vec::new(),
+            road_centerlines: Vec::new(),
             stop_lines: Vec::new(),
             crosswalks: Vec::new(),
             surface_marks: Vec::new(),
@@ -262,6 +276,7 @@ impl RoadLayout {
     pub fn element_count(&self) -> usize {
         self.lane_boundaries.len()
             + self.road_edges.len()
+            + self.road_centerlines.len()
             + self.stop_lines.len()
             + self.crosswalks.len()
             + self.surface_marks.len()
@@ -273,6 +288,7 @@ impl RoadLayout {
         let mut out: Vec<(&'static str, ElementId, &[Point3<f64>])> = Vec::new();
         out.extend(self.lane_boundaries.iter().map(|e| ("lane_boundary", e.id, e.points.as_slice())));
         out.extend(self.road_edges.iter().map(|e| ("road_edge", e.id, e.points.as_slice())));
+        out.extend(self.road_centerlines.iter().map(|e| ("road_centerline", e.id, e.points.as_slice())));
         out.extend(self.stop_lines.iter().map(|e| ("stop_line", e.id, e.points.as_slice())));
         out.extend(self.crosswalks.iter().map(|e| ("crosswalk", e.id, e.polygon.as_slice())));
         out.extend(self.surface_marks.iter().map(|e| ("surface_mark", e.id, e.polygon.as_slice())));

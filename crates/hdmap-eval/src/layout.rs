@@ -299,3 +299,44 @@ fn topology(pred: &RoadLayout, truth: &RoadLayout, offset: [f64; 2]) -> Topology
         neighbour: f1(edges(pred, &neigh), edges(truth, &neigh)),
     }
 }
+
+/// Agreement of two sets of polylines (e.g. road centre lines against a road-graph ground
+/// truth): both are sampled every 0.5 m; precision is the share of predicted length within
+/// `tolerance_m` of the truth, recall the share of truth length within `tolerance_m` of the
+/// prediction.
+#[derive(Debug, Clone, Serialize)]
+pub struct PolylineAgreement {
+    /// Predicted length near the truth / predicted length.
+    pub precision: f64,
+    /// Truth length near the prediction / truth length.
+    pub recall: f64,
+    /// Harmonic mean.
+    pub f1: f64,
+    /// Predicted length, m.
+    pub predicted_m: f64,
+    /// Truth length, m.
+    pub truth_m: f64,
+}
+
+/// See [`PolylineAgreement`].
+pub fn polyline_agreement(pred: &[Vec<[f64; 2]>], truth: &[Vec<[f64; 2]>], tolerance_m: f64) -> PolylineAgreement {
+    let lift = |v: &[Vec<[f64; 2]>]| -> Vec<Line3> { v.iter().filter(|l| l.len() >= 2).map(|l| l.iter().map(|p| [p[0], p[1], 0.0]).collect()).collect() };
+    let (p, t) = (lift(pred), lift(truth));
+    let (pi, ti) = (Index::new(p.clone(), 8.0, tolerance_m), Index::new(t.clone(), 8.0, tolerance_m));
+    let share = |lines: &[Line3], other: &Index| -> (f64, f64) {
+        let (mut near, mut all) = (0usize, 0usize);
+        for l in lines {
+            for s in sample(l, 0.5, false) {
+                all += 1;
+                if other.nearest(s).is_some_and(|(d, _)| d <= tolerance_m) {
+                    near += 1;
+                }
+            }
+        }
+        (if all == 0 { 0.0 } else { near as f64 / all as f64 }, all as f64 * 0.5)
+    };
+    let (precision, predicted_m) = share(&p, &ti);
+    let (recall, truth_m) = share(&t, &pi);
+    let f1 = if precision + recall == 0.0 { 0.0 } else { 2.0 * precision * recall / (precision + recall) };
+    PolylineAgreement { precision, recall, f1, predicted_m, truth_m }
+}

@@ -118,3 +118,27 @@ mod tests {
         assert!(crs_from_wkt("not a crs").is_none());
     }
 }
+
+/// Transforms points `[x, y]` (longitude/latitude order for geographic CRSs) from EPSG `from`
+/// to EPSG `to`, in place.
+pub fn transform_points(from: u32, to: u32, pts: &mut [[f64; 2]]) -> Result<(), crate::IoError> {
+    use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform};
+    crate::init_gdal();
+    let fail = |e: gdal::errors::GdalError| crate::IoError::Unsupported {
+        path: std::path::PathBuf::from(format!("EPSG:{from}→EPSG:{to}")),
+        detail: e.to_string(),
+    };
+    let mut a = SpatialRef::from_epsg(from).map_err(fail)?;
+    let mut b = SpatialRef::from_epsg(to).map_err(fail)?;
+    a.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+    b.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+    let ct = CoordTransform::new(&a, &b).map_err(fail)?;
+    let mut xs: Vec<f64> = pts.iter().map(|p| p[0]).collect();
+    let mut ys: Vec<f64> = pts.iter().map(|p| p[1]).collect();
+    let mut zs = vec![0.0; pts.len()];
+    ct.transform_coords(&mut xs, &mut ys, &mut zs).map_err(fail)?;
+    for (p, (x, y)) in pts.iter_mut().zip(xs.into_iter().zip(ys)) {
+        *p = [x, y];
+    }
+    Ok(())
+}

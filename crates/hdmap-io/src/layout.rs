@@ -14,7 +14,7 @@ use std::path::Path;
 use hdmap_core::nalgebra::Point3;
 use hdmap_core::{
     ArrowKind, BoundaryRef, Crosswalk, Crs, DashPattern, EdgeKind, ElementId, GeoOrigin, Lane, LaneBoundary,
-    LineType, MarkKind, MarkingColor, RoadEdge, RoadLayout, StopLine, SurfaceMark,
+    LineType, MarkKind, MarkingColor, RoadCenterline, RoadEdge, RoadLayout, StopLine, SurfaceMark,
 };
 use serde_json::{Map, Value as Json, json};
 
@@ -23,7 +23,8 @@ use crate::fsutil::{check_input_file, write_atomic};
 use crate::vector::{Geom, Value, VectorFeature, VectorLayer, read_vector, write_vector};
 
 /// Layer / `kind` names, in write order.
-pub const KINDS: [&str; 6] = ["lane_boundary", "road_edge", "stop_line", "crosswalk", "surface_mark", "lane"];
+pub const KINDS: [&str; 7] =
+    ["lane_boundary", "road_edge", "road_centerline", "stop_line", "crosswalk", "surface_mark", "lane"];
 
 fn enum_str<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_value(v).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
@@ -72,6 +73,10 @@ fn features(layout: &RoadLayout) -> Vec<(&'static str, Geom, BTreeMap<String, Va
             }
         }
         out.push(("road_edge", Geom::LineString(pts(&e.points)), p));
+    }
+    for c in &layout.road_centerlines {
+        let p = BTreeMap::from([("id".to_string(), int(c.id.0))]);
+        out.push(("road_centerline", Geom::LineString(pts(&c.points)), p));
     }
     for s in &layout.stop_lines {
         let p = BTreeMap::from([
@@ -282,6 +287,7 @@ fn from_features(
                 };
                 layout.road_edges.push(RoadEdge { id, kind, points: line(&geom)? });
             }
+            "road_centerline" => layout.road_centerlines.push(RoadCenterline { id, points: line(&geom)? }),
             "stop_line" => {
                 layout.stop_lines.push(StopLine { id, width_m: get_f("width_m")?, points: line(&geom)? })
             }

@@ -9,7 +9,10 @@ fn main() {
         &dir.join("aerial/ortho.tif"),
         Some(&dir.join("aerial/dsm.tif")),
         hdmap_core::VerticalDatum::Kngeoid18,
-        &hdmap_layout::LayoutConfig::default(),
+        &match std::env::args().nth(2) {
+            Some(m) => hdmap_layout::LayoutConfig { segmenter: hdmap_layout::config::SegmenterKind::Learned, model: Some(m.into()), ..Default::default() },
+            None => hdmap_layout::LayoutConfig::default(),
+        },
         &mut issues,
     )
     .expect("extract");

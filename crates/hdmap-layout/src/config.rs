@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 pub enum SegmenterKind {
     /// Local contrast + whiteness / yellowness thresholds.
     Classical,
+    /// The U-Net of `model` (see `learned`).
+    Learned,
 }
 
 /// Layout extraction settings. Lengths in metres.
@@ -16,6 +18,8 @@ pub enum SegmenterKind {
 pub struct LayoutConfig {
     /// Paint segmentation.
     pub segmenter: SegmenterKind,
+    /// Weights of the learned segmenter (safetensors, with its `.toml` card beside it).
+    pub model: Option<std::path::PathBuf>,
     /// Tile size, px, and overlap between tiles, m.
     pub tile_px: usize,
     /// Overlap between neighbouring tiles, m (longer than the longest single mark).
@@ -38,12 +42,15 @@ pub struct LayoutConfig {
     pub simplify_m: f64,
     /// Lane width range, m.
     pub lane_width_m: [f64; 2],
+    /// Road centre lines from the road surface.
+    pub roads: crate::roads::RoadConfig,
 }
 
 impl Default for LayoutConfig {
     fn default() -> Self {
         Self {
             segmenter: SegmenterKind::Classical,
+            model: None,
             tile_px: 2048,
             tile_overlap_m: 12.0,
             stroke_max_m: 1.1,
@@ -54,6 +61,7 @@ impl Default for LayoutConfig {
             chain_lateral_m: 0.25,
             simplify_m: 0.02,
             lane_width_m: [2.6, 4.4],
+            roads: Default::default(),
         }
     }
 }

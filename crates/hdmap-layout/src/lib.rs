@@ -12,9 +12,11 @@
 pub mod config;
 pub mod geom;
 pub mod lanes;
+pub mod learned;
 pub mod lines;
 pub mod marks;
 pub mod pieces;
+pub mod roads;
 pub mod segment;
 
 use std::path::Path;
@@ -282,6 +284,12 @@ fn all_pieces(ortho: &Path, cfg: &LayoutConfig) -> Result<(Vec<Piece>, GeoRef, f
     }
     let seg: Box<dyn Segmenter> = match cfg.segmenter {
         config::SegmenterKind::Classical => Box::new(segment::Classical { cfg: cfg.clone() }),
+        config::SegmenterKind::Learned => {
+            let Some(m) = &cfg.model else {
+                return Err(io_input(ortho, "segmenter = \"learned\" needs a model (weights path)"));
+            };
+            Box::new(learned::Learned::load(m)?)
+        }
     };
     let per_tile: Vec<Result<Vec<Piece>, LayoutError>> =
         jobs.par_iter().map(|(win, core)| tile_pieces(ortho, seg.as_ref(), &georef, gsd_m, *win, *core)).collect();
@@ -415,13 +423,49 @@ pub fn extract_layout(
     cfg: &LayoutConfig,
     issues: &mut Issues,
 ) -> Result<RoadLayout, LayoutError> {
+    // Lengths are metres throughout: an orthophoto in longitude / latitude is reprojected to
+    // its UTM zone first (the layout is then in that CRS, and an issue says so).
+    let named = ortho.display().to_string();
+    let _tmp;
+    let (ortho, dsm) = {
+        let r = Raster::open(ortho)?;
+        let g = r.georef()?;
+        if hdmap_io::raster::is_geographic(&g.crs) {
+            let c = g.pixel_to_world(r.info.width as f64 / 2.0, r.info.height as f64 / 2.0);
+            let epsg = hdmap_io::raster::utm_epsg(c[0], c[1]);
+            let gsd = r.info.gsd_m.ok_or_else(|| io_input(ortho, "no ground sample distance"))?;
+            let dir = tempfile::tempdir().map_err(|e| io_input(ortho, format!("temporary directory: {e}")))?;
+            let o = dir.path().join("ortho_utm.tif");
+            hdmap_io::raster::warp(ortho, &o, epsg, gsd)?;
+            let d = match dsm {
+                Some(d) => {
+                    let rd = Raster::open(d)?;
+                    if hdmap_io::raster::is_geographic(&rd.georef()?.crs) {
+                        return Err(io_input(d, "a geographic DSM is not supported; reproject it to the orthophoto's UTM zone"));
+                    }
+                    Some(d.to_path_buf())
+                }
+                None => None,
+            };
+            issues.warn(
+                ortho.display().to_string(),
+                format!("geographic CRS {}: reprojected to EPSG:{epsg} (UTM) at {gsd:.3} m; the layout is in EPSG:{epsg}", g.crs),
+            );
+            _tmp = Some(dir);
+            (o, d)
+        } else {
+            _tmp = None;
+            (ortho.to_path_buf(), dsm.map(Path::to_path_buf))
+        }
+    };
+    let (ortho, dsm) = (ortho.as_path(), dsm.as_deref());
     let (f, georef, _gsd) = find(ortho, cfg)?;
     let epsg = georef.crs.epsg().ok_or_else(|| io_input(ortho, format!("CRS {} has no EPSG code; the layout needs one", georef.crs)))?;
     let origin = GeoOrigin::new(epsg, [georef.geo_transform[0], georef.geo_transform[3], 0.0], vertical_datum)
         .map_err(|e| io_input(ortho, e.to_string()))?;
     let heights = Heights::new(dsm)?;
     if dsm.is_none() {
-        issues.warn(ortho.display().to_string(), "no DSM: every height is 0");
+        issues.warn(named.clone(), "no DSM: every height is 0");
     }
     let mut missing_z = 0usize;
     let mut lift = |pts: &[P2]| -> Vec<Point3<f64>> {
@@ -453,6 +497,13 @@ pub fn extract_layout(
             points: lift(&b.points),
         });
     }
+    if cfg.roads.enabled {
+        let gsd = (georef.geo_transform[1].powi(2) + georef.geo_transform[4].powi(2)).sqrt();
+        for line in roads::road_centerlines(ortho, &georef, gsd, &cfg.roads)? {
+            let cid = id();
+            layout.road_centerlines.push(hdmap_core::RoadCenterline { id: cid, points: lift(&line) });
+        }
+    }
     let sids: Vec<ElementId> = f.stops.iter().map(|_| id()).collect();
     for (s, sid) in f.stops.iter().zip(&sids) {
         layout.stop_lines.push(StopLine { id: *sid, width_m: s.width_m, points: lift(&s.points) });
@@ -480,7 +531,7 @@ pub fn extract_layout(
         });
     }
     if missing_z > 0 {
-        issues.warn(ortho.display().to_string(), format!("{missing_z} vertices outside the DSM: height 0"));
+        issues.warn(named.clone(), format!("{missing_z} vertices outside the DSM: height 0"));
     }
     layout.validate(issues);
     Ok(layout)

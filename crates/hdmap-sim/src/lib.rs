@@ -258,6 +258,9 @@ pub mod files {
     pub const ORTHO: &str = "aerial/ortho.tif";
     /// DSM.
     pub const DSM: &str = "aerial/dsm.tif";
+    /// Visible paint per orthophoto pixel (u8 GeoTIFF, `ortho::paint_label` classes): the
+    /// ground truth of marking segmentation.
+    pub const PAINT_LABELS: &str = "aerial/paint_labels.tif";
     /// INS solution (NovAtel-style CSV).
     pub const INS: &str = "drive/ins.csv";
     /// Spec-sheet rig.
@@ -279,6 +282,40 @@ pub fn ins_of(world: &World) -> Result<drive::InsSolution, SimError> {
     Ok(drive::ins_solution(&world.cfg, &times, &world_from_gnss_true(world)?, &world.scene.objects))
 }
 
+fn write_config_and_layout(cfg: &SimConfig, world: &World, out: &Path) -> Result<(), SimError> {
+    let text = toml::to_string(cfg).map_err(|e| SimError::Config(e.to_string()))?;
+    let cfg_path = out.join(files::CONFIG);
+    hdmap_io::fsutil::write_atomic(&cfg_path, |w| {
+        use std::io::Write;
+        w.write_all(format!("# effective hdmap-sim config\n{text}").as_bytes())
+            .map_err(|source| IoError::Os { path: cfg_path.clone(), source })
+    })?;
+    hdmap_io::layout::write_layout_geojson(&out.join(files::LAYOUT_GEOJSON), &world.scene.map.layout)?;
+    hdmap_io::layout::write_layout_gpkg(&out.join(files::LAYOUT_GPKG), &world.scene.map.layout)?;
+    Ok(())
+}
+
+fn write_aerial(cfg: &SimConfig, world: &World, out: &Path) -> Result<ortho::Extent, SimError> {
+    let aerial = world.aerial_objects();
+    let ext = ortho::write_orthophoto(cfg, &world.scene, &aerial, &out.join(files::ORTHO), &out.join(files::PAINT_LABELS))?;
+    ortho::write_dsm(cfg, &world.scene, &aerial, &out.join(files::DSM))?;
+    Ok(ext)
+}
+
+/// Writes only the aerial products into `out`: effective config, ground-truth layout,
+/// orthophoto with its paint labels, DSM (the scenes the layout stage trains and is tested
+/// on). Returns road length (km) and orthophoto size (px).
+pub fn simulate_aerial(cfg: &SimConfig, out: &Path) -> Result<(f64, (usize, usize)), SimError> {
+    for d in ["truth", "aerial"] {
+        let p = out.join(d);
+        std::fs::create_dir_all(&p).map_err(|source| IoError::Os { path: p.clone(), source })?;
+    }
+    let world = World::build(cfg)?;
+    write_config_and_layout(cfg, &world, out)?;
+    let ext = write_aerial(cfg, &world, out)?;
+    Ok((world.scene.map.total_length() / 1000.0, (ext.width, ext.height)))
+}
+
 /// Runs the whole simulation into `out`. `progress(stage, done, total)` reports long steps.
 pub fn simulate(
     cfg: &SimConfig,
@@ -293,17 +330,8 @@ pub fn simulate(
         std::fs::create_dir_all(&p).map_err(io(&p))?;
     }
     let world = World::build(cfg)?;
-    // Effective config.
-    let text = toml::to_string(cfg).map_err(|e| SimError::Config(e.to_string()))?;
-    let cfg_path = out.join(files::CONFIG);
-    hdmap_io::fsutil::write_atomic(&cfg_path, |w| {
-        use std::io::Write;
-        w.write_all(format!("# effective hdmap-sim config\n{text}").as_bytes()).map_err(io(&cfg_path))
-    })?;
-    // Layout truth.
     progress("layout", 0, 1);
-    hdmap_io::layout::write_layout_geojson(&out.join(files::LAYOUT_GEOJSON), &world.scene.map.layout)?;
-    hdmap_io::layout::write_layout_gpkg(&out.join(files::LAYOUT_GPKG), &world.scene.map.layout)?;
+    write_config_and_layout(cfg, &world, out)?;
     // Rigs.
     hdmap_io::rig::write_rig(
         &out.join(files::RIG_TRUE),
@@ -359,11 +387,8 @@ pub fn simulate(
         },
     )?;
     // Orthophoto and DSM.
-    progress("orthophoto", 0, 2);
-    let aerial = world.aerial_objects();
-    let ext = ortho::write_orthophoto(cfg, &world.scene, &aerial, &out.join(files::ORTHO))?;
-    progress("orthophoto", 1, 2);
-    ortho::write_dsm(cfg, &world.scene, &aerial, &out.join(files::DSM))?;
+    progress("orthophoto", 0, 1);
+    let ext = write_aerial(cfg, &world, out)?;
     // LiDAR.
     let v_l = world.rig_true.transform(FrameId::Vehicle, FrameId::Lidar(0))?;
     let offset_s = cfg.rig.lidar_time_offset_ns as f64 * 1e-9;

@@ -260,7 +260,19 @@ fn fill(
 const TILE: usize = 512;
 const MARGIN: usize = 8;
 
-fn render_tile(cfg: &SimConfig, layers: &Layers, ext: &Extent, win: Window) -> Result<Vec<u8>, SimError> {
+/// Classes of the paint label raster written beside the orthophoto.
+pub mod paint_label {
+    /// No visible paint.
+    pub const NONE: u8 = 0;
+    /// White paint.
+    pub const WHITE: u8 = 1;
+    /// Yellow paint.
+    pub const YELLOW: u8 = 2;
+}
+
+/// Renders one tile: RGB (interleaved) and the paint label of every pixel (visible paint:
+/// covered more than half by paint, not hidden by a vehicle, canopy or roof).
+fn render_tile(cfg: &SimConfig, layers: &Layers, ext: &Extent, win: Window) -> Result<(Vec<u8>, Vec<u8>), SimError> {
     let (w, h) = (win.width + 2 * MARGIN, win.height + 2 * MARGIN);
     let cell = ext.cell;
     // Local coordinates of the padded tile's top-left corner (f64, then small f32 offsets).
@@ -363,6 +375,18 @@ fn render_tile(cfg: &SimConfig, layers: &Layers, ext: &Extent, win: Window) -> R
         out
     };
     let rgb = blur(&blur(&rgb, true), false);
+    let mut labels = Vec::with_capacity(win.width * win.height);
+    for r in MARGIN..MARGIN + win.height {
+        for c in MARGIN..MARGIN + win.width {
+            let i = (r * w + c) * 4;
+            let visible = pp[i + 3] > 127 && op[i + 3] < 128 && tp[i + 3] < 128;
+            labels.push(match visible {
+                false => paint_label::NONE,
+                true if pp[i + 1] as u32 * 2 > pp[i + 3] as u32 => paint_label::YELLOW,
+                true => paint_label::WHITE,
+            });
+        }
+    }
     let mut tile_rgb = Vec::with_capacity(win.width * win.height * 3);
     for r in MARGIN..MARGIN + win.height {
         for c in MARGIN..MARGIN + win.width {
@@ -381,15 +405,17 @@ fn render_tile(cfg: &SimConfig, layers: &Layers, ext: &Extent, win: Window) -> R
             .map_err(|e| SimError::Render(e.to_string()))?;
         tile_rgb = dec.to_rgb8().into_raw();
     }
-    Ok(tile_rgb)
+    Ok((tile_rgb, labels))
 }
 
-/// Renders the orthophoto into `path` (GeoTIFF, RGB). Returns the extent used.
+/// Renders the orthophoto into `path` (GeoTIFF, RGB) and its paint labels into `labels_path`
+/// (GeoTIFF, one u8 band of [`paint_label`] classes, same grid). Returns the extent used.
 pub fn write_orthophoto(
     cfg: &SimConfig,
     scene: &Scene,
     aerial_objects: &[Object],
     path: &std::path::Path,
+    labels_path: &std::path::Path,
 ) -> Result<Extent, SimError> {
     let ext = Extent::covering(scene.map.bounds, cfg.ortho.margin_m, cfg.ortho.gsd_m);
     let layers = layers(cfg, scene, aerial_objects);
@@ -398,21 +424,24 @@ pub fn write_orthophoto(
         crs: Crs::Epsg(cfg.origin.epsg),
     };
     let mut writer = GeoTiffWriter::create::<u8>(path, ext.width, ext.height, 3, &georef, None)?;
+    let mut label_writer = GeoTiffWriter::create::<u8>(labels_path, ext.width, ext.height, 1, &georef, None)?;
     let windows = hdmap_io::raster::tiles(ext.width, ext.height, TILE, 0);
     // A band of tiles at a time bounds memory; tiles of a band render in parallel.
     let per_band = ext.width.div_ceil(TILE).max(1);
     for band in windows.chunks(per_band * 2) {
-        let rendered: Vec<Result<Vec<u8>, SimError>> =
+        let rendered: Vec<Result<(Vec<u8>, Vec<u8>), SimError>> =
             band.par_iter().map(|w| render_tile(cfg, &layers, &ext, *w)).collect();
         for (w, data) in band.iter().zip(rendered) {
-            let data = data?;
+            let (data, labels) = data?;
             for k in 0..3 {
                 let chan: Vec<u8> = data.iter().skip(k).step_by(3).copied().collect();
                 writer.write_window(k + 1, *w, chan)?;
             }
+            label_writer.write_window(1, *w, labels)?;
         }
     }
     writer.finish()?;
+    label_writer.finish()?;
     Ok(ext)
 }
 

@@ -81,6 +81,10 @@ pub fn ortho_with_layout(
         ((p[0] / k as f64) as f32, (p[1] / k as f64) as f32)
     };
     let mut draw = |pts: &[[f64; 2]], closed: bool, rgb: [u8; 3], width: f32| {
+        // (A degenerate path makes tiny-skia log a warning: skip it.)
+        if pts.windows(2).all(|w| (w[0][0] - w[1][0]).abs() + (w[0][1] - w[1][1]).abs() < 1e-9) {
+            return;
+        }
         let mut pb = PathBuilder::new();
         for (i, p) in pts.iter().enumerate() {
             let (x, y) = to_px(p[0], p[1]);
@@ -107,6 +111,9 @@ pub fn ortho_with_layout(
     };
     let xy =
         |v: &[hdmap_core::nalgebra::Point3<f64>]| -> Vec<[f64; 2]> { v.iter().map(|p| [p.x, p.y]).collect() };
+    for c in &layout.road_centerlines {
+        draw(&xy(&c.points), false, [255, 0, 200], 2.0);
+    }
     for l in &layout.lanes {
         draw(
             &xy(&l.center_line),
