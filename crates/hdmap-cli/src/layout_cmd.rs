@@ -67,7 +67,8 @@ pub fn layout(a: &LayoutArgs) -> anyhow::Result<()> {
     }
     let start = std::time::Instant::now();
     let mut issues = Issues::new();
-    let layout = hdmap_layout::extract_layout(&a.ortho, a.dsm.as_deref(), a.vertical_datum, &cfg, &mut issues)?;
+    let layout =
+        hdmap_layout::extract_layout(&a.ortho, a.dsm.as_deref(), a.vertical_datum, &cfg, &mut issues)?;
     let secs = start.elapsed().as_secs_f64();
     if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("{}", dir.display()))?;
@@ -104,7 +105,8 @@ pub fn layout(a: &LayoutArgs) -> anyhow::Result<()> {
         layout.crosswalks.len(),
         layout.surface_marks.len(),
         layout.lanes.len(),
-        layout.lanes.iter().filter(|l| !l.in_intersection).map(|l| polyline_len(&l.center_line)).sum::<f64>() / 1000.0,
+        layout.lanes.iter().filter(|l| !l.in_intersection).map(|l| polyline_len(&l.center_line)).sum::<f64>()
+            / 1000.0,
         km2,
         secs,
         km2 / (secs / 60.0),
@@ -182,7 +184,11 @@ pub fn train_layout(a: &TrainLayoutArgs) -> anyhow::Result<()> {
     };
     let start = std::time::Instant::now();
     let card = hdmap_layout::learned::train(&train, &val, &cfg, &a.out, |it, loss| {
-        eprintln!("iteration {it:5}/{}  loss {loss:.4}  ({:.0} s)", cfg.iterations, start.elapsed().as_secs_f64());
+        eprintln!(
+            "iteration {it:5}/{}  loss {loss:.4}  ({:.0} s)",
+            cfg.iterations,
+            start.elapsed().as_secs_f64()
+        );
     })?;
     println!(
         "trained {} iterations in {:.0} s; validation IoU white {:.3} yellow {:.3} → {}",

@@ -197,7 +197,12 @@ fn info(files: &[PathBuf], json: bool) -> ExitCode {
     if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }
 
-fn sim(config: &std::path::Path, out: &std::path::Path, seed: Option<u64>, aerial_only: bool) -> anyhow::Result<()> {
+fn sim(
+    config: &std::path::Path,
+    out: &std::path::Path,
+    seed: Option<u64>,
+    aerial_only: bool,
+) -> anyhow::Result<()> {
     let mut cfg = hdmap_sim::load_config(config)?;
     if let Some(seed) = seed {
         cfg.seed = seed;

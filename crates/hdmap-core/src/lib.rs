@@ -37,7 +37,8 @@ pub use geo::{Crs, GeoOrigin, VerticalDatum};
 pub use issues::{Issue, Issues, Severity};
 pub use layout::{
     ArrowKind, BoundaryRef, Crosswalk, DashPattern, EdgeKind, ElementId, Lane, LaneBoundary, LineType,
-    MarkKind, MarkingColor, RoadCenterline, RoadEdge, RoadLayout, StopLine, SurfaceMark, boundary_paint, paint_polygons,
+    MarkKind, MarkingColor, RoadCenterline, RoadEdge, RoadLayout, StopLine, SurfaceMark, boundary_paint,
+    paint_polygons,
 };
 pub use nalgebra;
 pub use pose::{StampedPose, Trajectory};

@@ -73,7 +73,11 @@ fn sample(line: &[[f64; 3]], step: f64, closed: bool) -> Vec<[f64; 3]> {
         let n = (d / step).ceil().max(1.0) as usize;
         for k in 0..n {
             let u = k as f64 / n as f64;
-            out.push([w[0][0] + (w[1][0] - w[0][0]) * u, w[0][1] + (w[1][1] - w[0][1]) * u, w[0][2] + (w[1][2] - w[0][2]) * u]);
+            out.push([
+                w[0][0] + (w[1][0] - w[0][0]) * u,
+                w[0][1] + (w[1][1] - w[0][1]) * u,
+                w[0][2] + (w[1][2] - w[0][2]) * u,
+            ]);
         }
     }
     if let Some(l) = pts.last() {
@@ -137,14 +141,18 @@ fn class_of_boundary(t: LineType) -> Option<&'static str> {
     match t {
         LineType::Solid => Some("solid_line"),
         LineType::Dashed => Some("dashed_line"),
-        LineType::DoubleSolid | LineType::DoubleDashed | LineType::DashedSolid | LineType::SolidDashed => Some("double_line"),
+        LineType::DoubleSolid | LineType::DoubleDashed | LineType::DashedSolid | LineType::SolidDashed => {
+            Some("double_line")
+        }
         LineType::Virtual => None,
     }
 }
 
 fn elements(l: &RoadLayout, offset: [f64; 2]) -> BTreeMap<String, Vec<(Line3, bool)>> {
     let mut m: BTreeMap<String, Vec<(Line3, bool)>> = BTreeMap::new();
-    let conv = |pts: &[hdmap_core::nalgebra::Point3<f64>]| -> Line3 { pts.iter().map(|p| [p.x + offset[0], p.y + offset[1], p.z]).collect() };
+    let conv = |pts: &[hdmap_core::nalgebra::Point3<f64>]| -> Line3 {
+        pts.iter().map(|p| [p.x + offset[0], p.y + offset[1], p.z]).collect()
+    };
     for b in &l.lane_boundaries {
         if let Some(c) = class_of_boundary(b.line_type) {
             m.entry(c.into()).or_default().push((conv(&b.points), false));
@@ -198,8 +206,36 @@ pub fn evaluate(pred: &RoadLayout, truth: &RoadLayout, tolerance_m: f64, offset:
     for name in names {
         let pe = p.get(&name).cloned().unwrap_or_default();
         let te = t.get(&name).cloned().unwrap_or_default();
-        let ti = Index::new(te.iter().map(|e| if e.1 { let mut v = e.0.clone(); v.push(v[0]); v } else { e.0.clone() }).collect(), 2.0, tolerance_m.max(0.5));
-        let pi = Index::new(pe.iter().map(|e| if e.1 { let mut v = e.0.clone(); v.push(v[0]); v } else { e.0.clone() }).collect(), 2.0, tolerance_m.max(0.5));
+        let ti = Index::new(
+            te.iter()
+                .map(|e| {
+                    if e.1 {
+                        let mut v = e.0.clone();
+                        v.push(v[0]);
+                        v
+                    } else {
+                        e.0.clone()
+                    }
+                })
+                .collect(),
+            2.0,
+            tolerance_m.max(0.5),
+        );
+        let pi = Index::new(
+            pe.iter()
+                .map(|e| {
+                    if e.1 {
+                        let mut v = e.0.clone();
+                        v.push(v[0]);
+                        v
+                    } else {
+                        e.0.clone()
+                    }
+                })
+                .collect(),
+            2.0,
+            tolerance_m.max(0.5),
+        );
         let (mut tp_p, mut n_p, mut tp_t, mut n_t) = (0usize, 0usize, 0usize, 0usize);
         let mut errs = Vec::new();
         let mut herrs = Vec::new();
@@ -243,26 +279,50 @@ pub fn evaluate(pred: &RoadLayout, truth: &RoadLayout, tolerance_m: f64, offset:
 }
 
 #[allow(clippy::too_many_arguments)]
-fn score(class: String, predicted: usize, truth: usize, tp_p: usize, n_p: usize, tp_t: usize, n_t: usize, mut errs: Vec<f64>, herrs: Vec<f64>) -> ClassScore {
+fn score(
+    class: String,
+    predicted: usize,
+    truth: usize,
+    tp_p: usize,
+    n_p: usize,
+    tp_t: usize,
+    n_t: usize,
+    mut errs: Vec<f64>,
+    herrs: Vec<f64>,
+) -> ClassScore {
     let precision = if n_p == 0 { 0.0 } else { tp_p as f64 / n_p as f64 };
     let recall = if n_t == 0 { 0.0 } else { tp_t as f64 / n_t as f64 };
     let f1 = if precision + recall == 0.0 { 0.0 } else { 2.0 * precision * recall / (precision + recall) };
     let mean_error_m = if errs.is_empty() { f64::NAN } else { errs.iter().sum::<f64>() / errs.len() as f64 };
     let p95_error_m = percentile(&mut errs, 0.95);
-    let mean_height_error_m = if herrs.is_empty() { f64::NAN } else { herrs.iter().sum::<f64>() / herrs.len() as f64 };
-    ClassScore { class, predicted, truth, precision, recall, f1, mean_error_m, p95_error_m, mean_height_error_m }
+    let mean_height_error_m =
+        if herrs.is_empty() { f64::NAN } else { herrs.iter().sum::<f64>() / herrs.len() as f64 };
+    ClassScore {
+        class,
+        predicted,
+        truth,
+        precision,
+        recall,
+        f1,
+        mean_error_m,
+        p95_error_m,
+        mean_height_error_m,
+    }
 }
 
 fn topology(pred: &RoadLayout, truth: &RoadLayout, offset: [f64; 2]) -> TopologyScore {
     // Match each predicted lane to the ground-truth lane covering most of its centre line.
-    let tl: Vec<(ElementId, Line3)> = truth.lanes.iter().map(|l| (l.id, l.center_line.iter().map(|p| [p.x, p.y, p.z]).collect())).collect();
+    let tl: Vec<(ElementId, Line3)> =
+        truth.lanes.iter().map(|l| (l.id, l.center_line.iter().map(|p| [p.x, p.y, p.z]).collect())).collect();
     let mut m: HashMap<ElementId, ElementId> = HashMap::new();
     for l in &pred.lanes {
         let pts: Line3 = l.center_line.iter().map(|p| [p.x + offset[0], p.y + offset[1], p.z]).collect();
         let samples = sample(&pts, 0.5, false);
         let mut votes: HashMap<ElementId, usize> = HashMap::new();
         for s in &samples {
-            if let Some((id, d)) = tl.iter().map(|(id, line)| (*id, nearest(*s, line).0)).min_by(|a, b| a.1.total_cmp(&b.1)) {
+            if let Some((id, d)) =
+                tl.iter().map(|(id, line)| (*id, nearest(*s, line).0)).min_by(|a, b| a.1.total_cmp(&b.1))
+            {
                 if d < 0.6 {
                     *votes.entry(id).or_default() += 1;
                 }
@@ -274,18 +334,27 @@ fn topology(pred: &RoadLayout, truth: &RoadLayout, offset: [f64; 2]) -> Topology
             }
         }
     }
-    let edges = |l: &RoadLayout, f: &dyn Fn(&hdmap_core::Lane) -> Vec<ElementId>| -> HashSet<(ElementId, ElementId)> {
+    let edges = |l: &RoadLayout,
+                 f: &dyn Fn(&hdmap_core::Lane) -> Vec<ElementId>|
+     -> HashSet<(ElementId, ElementId)> {
         l.lanes.iter().flat_map(|a| f(a).into_iter().map(move |b| (a.id, b))).collect()
     };
     let succ = |a: &hdmap_core::Lane| a.successors.clone();
-    let neigh = |a: &hdmap_core::Lane| a.left_neighbour.into_iter().chain(a.right_neighbour).collect::<Vec<_>>();
+    let neigh =
+        |a: &hdmap_core::Lane| a.left_neighbour.into_iter().chain(a.right_neighbour).collect::<Vec<_>>();
     let f1 = |pe: HashSet<(ElementId, ElementId)>, te: HashSet<(ElementId, ElementId)>| -> [f64; 3] {
         // A ground-truth lane found as several consecutive pieces: the links between its pieces
         // are neither right nor wrong (the pieces together are the lane).
-        let pe: HashSet<(ElementId, ElementId)> =
-            pe.into_iter().filter(|(a, b)| !matches!((m.get(a), m.get(b)), (Some(x), Some(y)) if x == y)).collect();
-        let mapped: HashSet<(ElementId, ElementId)> = pe.iter().filter_map(|(a, b)| Some((*m.get(a)?, *m.get(b)?))).collect();
-        let correct = pe.iter().filter(|(a, b)| matches!((m.get(a), m.get(b)), (Some(x), Some(y)) if te.contains(&(*x, *y)))).count();
+        let pe: HashSet<(ElementId, ElementId)> = pe
+            .into_iter()
+            .filter(|(a, b)| !matches!((m.get(a), m.get(b)), (Some(x), Some(y)) if x == y))
+            .collect();
+        let mapped: HashSet<(ElementId, ElementId)> =
+            pe.iter().filter_map(|(a, b)| Some((*m.get(a)?, *m.get(b)?))).collect();
+        let correct = pe
+            .iter()
+            .filter(|(a, b)| matches!((m.get(a), m.get(b)), (Some(x), Some(y)) if te.contains(&(*x, *y))))
+            .count();
         let found = te.iter().filter(|e| mapped.contains(e)).count();
         let p = if pe.is_empty() { 0.0 } else { correct as f64 / pe.len() as f64 };
         let r = if te.is_empty() { 0.0 } else { found as f64 / te.len() as f64 };
@@ -319,8 +388,14 @@ pub struct PolylineAgreement {
 }
 
 /// See [`PolylineAgreement`].
-pub fn polyline_agreement(pred: &[Vec<[f64; 2]>], truth: &[Vec<[f64; 2]>], tolerance_m: f64) -> PolylineAgreement {
-    let lift = |v: &[Vec<[f64; 2]>]| -> Vec<Line3> { v.iter().filter(|l| l.len() >= 2).map(|l| l.iter().map(|p| [p[0], p[1], 0.0]).collect()).collect() };
+pub fn polyline_agreement(
+    pred: &[Vec<[f64; 2]>],
+    truth: &[Vec<[f64; 2]>],
+    tolerance_m: f64,
+) -> PolylineAgreement {
+    let lift = |v: &[Vec<[f64; 2]>]| -> Vec<Line3> {
+        v.iter().filter(|l| l.len() >= 2).map(|l| l.iter().map(|p| [p[0], p[1], 0.0]).collect()).collect()
+    };
     let (p, t) = (lift(pred), lift(truth));
     let (pi, ti) = (Index::new(p.clone(), 8.0, tolerance_m), Index::new(t.clone(), 8.0, tolerance_m));
     let share = |lines: &[Line3], other: &Index| -> (f64, f64) {

@@ -354,23 +354,38 @@ pub fn warp(src: &Path, dst: &Path, epsg: u32, pixel: f64) -> Result<GeoRef, IoE
     // Corners and edge midpoints of the source, in the target CRS.
     let mut xs = Vec::new();
     let mut ys = Vec::new();
-    for (c, rr) in [(0.0, 0.0), (w, 0.0), (0.0, h), (w, h), (w / 2.0, 0.0), (w / 2.0, h), (0.0, h / 2.0), (w, h / 2.0)] {
+    for (c, rr) in
+        [(0.0, 0.0), (w, 0.0), (0.0, h), (w, h), (w / 2.0, 0.0), (w / 2.0, h), (0.0, h / 2.0), (w, h / 2.0)]
+    {
         let p = g.pixel_to_world(c, rr);
         xs.push(p[0]);
         ys.push(p[1]);
     }
     let mut zs = vec![0.0; xs.len()];
     ct.transform_coords(&mut xs, &mut ys, &mut zs).map_err(gdal_err(src))?;
-    let (x0, x1) = (xs.iter().copied().fold(f64::INFINITY, f64::min), xs.iter().copied().fold(f64::NEG_INFINITY, f64::max));
-    let (y0, y1) = (ys.iter().copied().fold(f64::INFINITY, f64::min), ys.iter().copied().fold(f64::NEG_INFINITY, f64::max));
+    let (x0, x1) = (
+        xs.iter().copied().fold(f64::INFINITY, f64::min),
+        xs.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+    );
+    let (y0, y1) = (
+        ys.iter().copied().fold(f64::INFINITY, f64::min),
+        ys.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+    );
     if !(pixel > 0.0) || ![x0, x1, y0, y1].iter().all(|v| v.is_finite()) {
-        return Err(IoError::Format { path: src.to_path_buf(), format: "raster", detail: format!("cannot reproject to EPSG:{epsg}") });
+        return Err(IoError::Format {
+            path: src.to_path_buf(),
+            format: "raster",
+            detail: format!("cannot reproject to EPSG:{epsg}"),
+        });
     }
     let (dw, dh) = (((x1 - x0) / pixel).ceil() as usize, ((y1 - y0) / pixel).ceil() as usize);
     let georef = GeoRef { geo_transform: [x0, pixel, 0.0, y1, 0.0, -pixel], crs: Crs::Epsg(epsg) };
     let band_type = r.dataset.rasterband(1).map_err(gdal_err(src))?.band_type();
     if band_type != gdal::raster::GdalDataType::UInt8 {
-        return Err(IoError::Unsupported { path: src.to_path_buf(), detail: format!("reprojection of {} bands", band_type.name()) });
+        return Err(IoError::Unsupported {
+            path: src.to_path_buf(),
+            detail: format!("reprojection of {} bands", band_type.name()),
+        });
     }
     let nb = r.info.bands.len();
     write_atomic_via_path(dst, |tmp| {
@@ -379,7 +394,9 @@ pub fn warp(src: &Path, dst: &Path, epsg: u32, pixel: f64) -> Result<GeoRef, IoE
         for (k, v) in [("TILED", "YES"), ("COMPRESS", "DEFLATE"), ("BIGTIFF", "IF_SAFER")] {
             opts.set_name_value(k, v).map_err(gdal_err(dst))?;
         }
-        let mut ds = driver.create_with_band_type_with_options::<u8, _>(tmp, dw, dh, nb, &opts).map_err(gdal_err(dst))?;
+        let mut ds = driver
+            .create_with_band_type_with_options::<u8, _>(tmp, dw, dh, nb, &opts)
+            .map_err(gdal_err(dst))?;
         ds.set_geo_transform(&georef.geo_transform).map_err(gdal_err(dst))?;
         ds.set_spatial_ref(&d_srs).map_err(gdal_err(dst))?;
         gdal::raster::reproject(&r.dataset, &ds).map_err(gdal_err(dst))?;

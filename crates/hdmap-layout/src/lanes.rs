@@ -6,7 +6,7 @@
 use hdmap_core::{ArrowKind, LineType, MarkingColor};
 
 use crate::config::LayoutConfig;
-use crate::geom::{cross, dot, length, norm, polyline_dist, resample, sub, unit, P2};
+use crate::geom::{P2, cross, dot, length, norm, polyline_dist, resample, sub, unit};
 use crate::lines::FoundBoundary;
 use crate::marks::{FoundArrow, FoundStopLine};
 
@@ -151,7 +151,10 @@ fn cluster_lanes(cs: &[CentreSample]) -> Vec<Vec<(P2, P2, usize, usize)>> {
                         continue;
                     }
                     let v = sub(cs[j].c, cs[i].c);
-                    if dot(cs[i].d, cs[j].d).abs() > 0.95 && dot(v, cs[i].d).abs() < 3.0 && cross(cs[i].d, v).abs() < 0.6 {
+                    if dot(cs[i].d, cs[j].d).abs() > 0.95
+                        && dot(v, cs[i].d).abs() < 3.0
+                        && cross(cs[i].d, v).abs() < 0.6
+                    {
                         let (a, b) = (root(&mut parent, i), root(&mut parent, j));
                         parent[a] = b;
                     }
@@ -176,7 +179,11 @@ fn cluster_lanes(cs: &[CentreSample]) -> Vec<Vec<(P2, P2, usize, usize)>> {
             .iter()
             .map(|&i| {
                 let s = cs[i];
-                if dot(s.d, d0) >= 0.0 { s } else { CentreSample { c: s.c, d: [-s.d[0], -s.d[1]], left: s.right, right: s.left } }
+                if dot(s.d, d0) >= 0.0 {
+                    s
+                } else {
+                    CentreSample { c: s.c, d: [-s.d[0], -s.d[1]], left: s.right, right: s.left }
+                }
             })
             .collect();
         let md = unit(oriented.iter().fold([0.0, 0.0], |a, s| [a[0] + s.d[0], a[1] + s.d[1]]));
@@ -214,7 +221,12 @@ fn cluster_lanes(cs: &[CentreSample]) -> Vec<Vec<(P2, P2, usize, usize)>> {
 }
 
 /// Builds the lane graph.
-pub fn lanes(bounds: &[FoundBoundary], stops: &[FoundStopLine], arrows: &[FoundArrow], cfg: &LayoutConfig) -> LaneGraph {
+pub fn lanes(
+    bounds: &[FoundBoundary],
+    stops: &[FoundStopLine],
+    arrows: &[FoundArrow],
+    cfg: &LayoutConfig,
+) -> LaneGraph {
     let yellow: Vec<usize> = (0..bounds.len()).filter(|&i| bounds[i].color == MarkingColor::Yellow).collect();
     let mut lanes: Vec<FoundLane> = Vec::new();
     let cs = centre_samples(bounds, cfg);
@@ -328,7 +340,10 @@ pub fn lanes(bounds: &[FoundBoundary], stops: &[FoundStopLine], arrows: &[FoundA
     // Successors along the road and neighbours.
     for i in 0..n {
         let a = &lanes[i];
-        let (ae, ad) = (a.center[a.center.len() - 1], unit(sub(a.center[a.center.len().saturating_sub(2)], a.center[a.center.len() - 1])));
+        let (ae, ad) = (
+            a.center[a.center.len() - 1],
+            unit(sub(a.center[a.center.len().saturating_sub(2)], a.center[a.center.len() - 1])),
+        );
         for j in 0..n {
             if i == j {
                 continue;
@@ -337,7 +352,12 @@ pub fn lanes(bounds: &[FoundBoundary], stops: &[FoundStopLine], arrows: &[FoundA
             let (bs, bd) = (b.center[0], unit(sub(b.center[0], b.center[1.min(b.center.len() - 1)])));
             let gap = sub(ae, bs);
             // (A dash gap at a line-type change may leave a few metres without a lane.)
-            if norm(gap) < 8.0 && dot(ad, bd) > 0.95 && cross(ad, gap).abs() < 0.6 && dot(gap, ad) > -1.5 && !lanes[i].successors.contains(&j) {
+            if norm(gap) < 8.0
+                && dot(ad, bd) > 0.95
+                && cross(ad, gap).abs() < 0.6
+                && dot(gap, ad) > -1.5
+                && !lanes[i].successors.contains(&j)
+            {
                 lanes[i].successors.push(j);
             }
         }
@@ -345,7 +365,8 @@ pub fn lanes(bounds: &[FoundBoundary], stops: &[FoundStopLine], arrows: &[FoundA
     for i in 0..n {
         for j in 0..n {
             if i != j && lanes[i].right.0 == lanes[j].left.0 {
-                let (ci, cj) = (lanes[i].center[lanes[i].center.len() / 2], lanes[j].center[lanes[j].center.len() / 2]);
+                let (ci, cj) =
+                    (lanes[i].center[lanes[i].center.len() / 2], lanes[j].center[lanes[j].center.len() / 2]);
                 let di = unit(sub(lanes[i].center[0], lanes[i].center[lanes[i].center.len() - 1]));
                 let dj = unit(sub(lanes[j].center[0], lanes[j].center[lanes[j].center.len() - 1]));
                 if dot(di, dj) > 0.9 && norm(sub(ci, cj)) < 60.0 {
@@ -373,13 +394,18 @@ pub fn lanes(bounds: &[FoundBoundary], stops: &[FoundStopLine], arrows: &[FoundA
             continue;
         }
         let a = &lanes[i];
-        let (ae, ad) = (a.center[a.center.len() - 1], unit(sub(a.center[a.center.len().saturating_sub(2)], a.center[a.center.len() - 1])));
+        let (ae, ad) = (
+            a.center[a.center.len() - 1],
+            unit(sub(a.center[a.center.len().saturating_sub(2)], a.center[a.center.len() - 1])),
+        );
         // The arrows painted on this lane within 40 m of its end (the lane may be split into
         // pieces: walk back through predecessors).
         let mut chain = vec![i];
         let mut back = length(&a.center);
         while back < 40.0 {
-            let Some(p) = (0..n).find(|&p| lanes[p].successors.contains(chain.last().unwrap_or(&i)) && !chain.contains(&p)) else {
+            let Some(p) = (0..n)
+                .find(|&p| lanes[p].successors.contains(chain.last().unwrap_or(&i)) && !chain.contains(&p))
+            else {
                 break;
             };
             back += length(&lanes[p].center);
@@ -452,18 +478,34 @@ pub fn lanes(bounds: &[FoundBoundary], stops: &[FoundStopLine], arrows: &[FoundA
                 let path = bezier(ae, ad, bs, bd);
                 let w = 3.2;
                 let lb = first_virtual + virtual_boundaries.len();
-                virtual_boundaries.push(FoundBoundary { line_type: LineType::Virtual, color: MarkingColor::White, width_m: 0.0, dash: None, points: offset(&path, w / 2.0) });
-                virtual_boundaries.push(FoundBoundary { line_type: LineType::Virtual, color: MarkingColor::White, width_m: 0.0, dash: None, points: offset(&path, -w / 2.0) });
-                connectors.push((i, j, FoundLane {
-                    left: (lb, false),
-                    right: (lb + 1, false),
-                    center: path,
-                    successors: vec![j],
-                    left_neighbour: None,
-                    right_neighbour: None,
-                    stop_line: None,
-                    in_intersection: true,
-                }));
+                virtual_boundaries.push(FoundBoundary {
+                    line_type: LineType::Virtual,
+                    color: MarkingColor::White,
+                    width_m: 0.0,
+                    dash: None,
+                    points: offset(&path, w / 2.0),
+                });
+                virtual_boundaries.push(FoundBoundary {
+                    line_type: LineType::Virtual,
+                    color: MarkingColor::White,
+                    width_m: 0.0,
+                    dash: None,
+                    points: offset(&path, -w / 2.0),
+                });
+                connectors.push((
+                    i,
+                    j,
+                    FoundLane {
+                        left: (lb, false),
+                        right: (lb + 1, false),
+                        center: path,
+                        successors: vec![j],
+                        left_neighbour: None,
+                        right_neighbour: None,
+                        stop_line: None,
+                        in_intersection: true,
+                    },
+                ));
             }
         }
     }
@@ -504,7 +546,10 @@ fn bezier(a: P2, da: P2, b: P2, db: P2) -> Vec<P2> {
             let u = i as f64 / n as f64;
             let v = 1.0 - u;
             let w = [v * v * v, 3.0 * v * v * u, 3.0 * v * u * u, u * u * u];
-            [w[0] * a[0] + w[1] * c1[0] + w[2] * c2[0] + w[3] * b[0], w[0] * a[1] + w[1] * c1[1] + w[2] * c2[1] + w[3] * b[1]]
+            [
+                w[0] * a[0] + w[1] * c1[0] + w[2] * c2[0] + w[3] * b[0],
+                w[0] * a[1] + w[1] * c1[1] + w[2] * c2[1] + w[3] * b[1],
+            ]
         })
         .collect()
 }

@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 use tch::nn::{self, ModuleT, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
-use crate::segment::{PaintClass, RgbTile, Segmenter};
 use crate::LayoutError;
+use crate::segment::{PaintClass, RgbTile, Segmenter};
 
 /// What a weights file was trained for (the `.toml` beside the `.safetensors`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -177,7 +177,10 @@ impl Learned {
         let text = std::fs::read_to_string(&cp).map_err(|e| err(&cp, format!("model card: {e}")))?;
         let card: ModelCard = toml::from_str(&text).map_err(|e| err(&cp, format!("model card: {e}")))?;
         if card.architecture != "unet3" || !(1..=16).contains(&card.width) || !(card.gsd_m > 0.0) {
-            return Err(err(&cp, format!("unsupported model: {} width {} gsd {}", card.architecture, card.width, card.gsd_m)));
+            return Err(err(
+                &cp,
+                format!("unsupported model: {} width {} gsd {}", card.architecture, card.width, card.gsd_m),
+            ));
         }
         let mut vs = nn::VarStore::new(Device::Cpu);
         let net = UNet::new(&vs.root(), card.width);
@@ -198,7 +201,8 @@ impl Learned {
         for y in 0..ph {
             for x in 0..pw {
                 let (sx, sy) = (x.min(w - 1), y.min(h - 1));
-                padded[(y * pw + x) * 3..(y * pw + x) * 3 + 3].copy_from_slice(&rgb[(sy * w + sx) * 3..(sy * w + sx) * 3 + 3]);
+                padded[(y * pw + x) * 3..(y * pw + x) * 3 + 3]
+                    .copy_from_slice(&rgb[(sy * w + sx) * 3..(sy * w + sx) * 3 + 3]);
             }
         }
         let input = to_input(&padded, pw, ph);
@@ -228,7 +232,8 @@ impl Segmenter for Learned {
         let classes = if (scale - 1.0).abs() < 0.05 {
             self.classify(tile.rgb, w, h)
         } else {
-            let (ow, oh) = (((w as f64 * scale).round() as usize).max(8), ((h as f64 * scale).round() as usize).max(8));
+            let (ow, oh) =
+                (((w as f64 * scale).round() as usize).max(8), ((h as f64 * scale).round() as usize).max(8));
             let c = self.classify(&resample_rgb(tile.rgb, w, h, ow, oh), ow, oh);
             // Nearest back to the tile's grid; a pixel is paint if any of its sub-pixels is.
             let mut out = vec![0u8; w * h];
@@ -277,7 +282,15 @@ pub struct TrainConfig {
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        Self { iterations: 1500, batch: 8, crop_px: 192, width: 1, learning_rate: 3e-3, seed: 1, trained_by: String::new() }
+        Self {
+            iterations: 1500,
+            batch: 8,
+            crop_px: 192,
+            width: 1,
+            learning_rate: 3e-3,
+            seed: 1,
+            trained_by: String::new(),
+        }
     }
 }
 
@@ -304,7 +317,10 @@ fn open_scene(s: &Scene) -> Result<(SceneData, f64), LayoutError> {
     let labels = Raster::open(&s.labels)?;
     let (w, h) = (ortho.info.width, ortho.info.height);
     if (labels.info.width, labels.info.height) != (w, h) {
-        return Err(err(&s.labels, format!("{}×{} px; the orthophoto is {w}×{h}", labels.info.width, labels.info.height)));
+        return Err(err(
+            &s.labels,
+            format!("{}×{} px; the orthophoto is {w}×{h}", labels.info.width, labels.info.height),
+        ));
     }
     if ortho.info.bands.len() < 3 {
         return Err(err(&s.ortho, "an RGB orthophoto is needed"));
@@ -379,7 +395,8 @@ fn batch(
                     let (i, j) = (y * n + x, sy * n + sx);
                     lab2[i] = lab[j];
                     for k in 0..3 {
-                        rgb2[i * 3 + k] = (rgb[j * 3 + k] as f32 * gain[k] * bright).round().clamp(0.0, 255.0) as u8;
+                        rgb2[i * 3 + k] =
+                            (rgb[j * 3 + k] as f32 * gain[k] * bright).round().clamp(0.0, 255.0) as u8;
                     }
                 }
             }
@@ -432,7 +449,10 @@ pub fn train(
             match gsd {
                 None => gsd = Some(g),
                 Some(g0) if (g - g0).abs() > 1e-3 => {
-                    return Err(err(&s.ortho, format!("GSD {g:.3} m differs from the first scene's {g0:.3} m")));
+                    return Err(err(
+                        &s.ortho,
+                        format!("GSD {g:.3} m differs from the first scene's {g0:.3} m"),
+                    ));
                 }
                 _ => {}
             }
@@ -450,7 +470,8 @@ pub fn train(
     let weight = Tensor::from_slice(&[1.0f32, 4.0, 4.0]);
     let mut ema = f64::NAN;
     for it in 0..cfg.iterations {
-        let lr = cfg.learning_rate * (0.05 + 0.95 * 0.5 * (1.0 + (std::f64::consts::PI * it as f64 / cfg.iterations as f64).cos()));
+        let lr = cfg.learning_rate
+            * (0.05 + 0.95 * 0.5 * (1.0 + (std::f64::consts::PI * it as f64 / cfg.iterations as f64).cos()));
         opt.set_lr(lr);
         let (x, y) = batch(&train_data, &mut rng, cfg.batch, cfg.crop_px, true)?;
         let logits = net.forward_t(&x, true);

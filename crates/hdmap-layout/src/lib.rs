@@ -23,11 +23,11 @@ use std::path::Path;
 
 use hdmap_core::nalgebra::Point3;
 use hdmap_core::{
-    BoundaryRef, Crosswalk, ElementId, GeoOrigin, Issues, Lane, LaneBoundary, MarkKind, RoadLayout, StopLine, SurfaceMark,
-    VerticalDatum,
+    BoundaryRef, Crosswalk, ElementId, GeoOrigin, Issues, Lane, LaneBoundary, MarkKind, RoadLayout, StopLine,
+    SurfaceMark, VerticalDatum,
 };
-use hdmap_io::raster::{GeoRef, Raster, Window};
 use hdmap_io::IoError;
+use hdmap_io::raster::{GeoRef, Raster, Window};
 use rayon::prelude::*;
 use thiserror::Error;
 
@@ -92,13 +92,17 @@ fn tile_pieces(
     let in_core = |c: usize, r: usize| c >= core[0] && c < core[2] && r >= core[1] && r < core[3];
     for (px, yellow) in pieces::components(&mask, win.width, win.height, min_px) {
         for (px, yellow) in split_if_mixed(px, yellow, &mask, win.width, gsd, min_px) {
-            let touches = px.iter().any(|&(x, y)| x == 0 || y == 0 || x + 1 == win.width || y + 1 == win.height);
+            let touches =
+                px.iter().any(|&(x, y)| x == 0 || y == 0 || x + 1 == win.width || y + 1 == win.height);
             let abs: Vec<(usize, usize)> = px.iter().map(|&(x, y)| (x + win.col, y + win.row)).collect();
             let keep: Vec<(usize, usize)> = if touches {
                 abs.into_iter().filter(|&(c, r)| in_core(c, r)).collect()
             } else {
                 let n = abs.len() as f64;
-                let (cx, cy) = (abs.iter().map(|p| p.0 as f64).sum::<f64>() / n, abs.iter().map(|p| p.1 as f64).sum::<f64>() / n);
+                let (cx, cy) = (
+                    abs.iter().map(|p| p.0 as f64).sum::<f64>() / n,
+                    abs.iter().map(|p| p.1 as f64).sum::<f64>() / n,
+                );
                 if in_core(cx as usize, cy as usize) { abs } else { Vec::new() }
             };
             if keep.len() < min_px {
@@ -109,7 +113,8 @@ fn tile_pieces(
             if !dark_on_both_sides(&px, &mask, &lum, win.width, win.height, gsd) {
                 continue;
             }
-            let pts: Vec<P2> = keep.iter().map(|&(c, r)| georef.pixel_to_world(c as f64 + 0.5, r as f64 + 0.5)).collect();
+            let pts: Vec<P2> =
+                keep.iter().map(|&(c, r)| georef.pixel_to_world(c as f64 + 0.5, r as f64 + 0.5)).collect();
             out.push(Piece::new(pts, yellow, gsd));
         }
     }
@@ -187,10 +192,15 @@ fn split_if_mixed(
     let thin: Vec<bool> = grid.iter().zip(&wide).map(|(g, w)| *g && !*w).collect();
     let mut out = Vec::new();
     for part in [wide, thin] {
-        let cls: Vec<segment::PaintClass> = part.iter().map(|v| if *v { segment::PaintClass::White } else { segment::PaintClass::None }).collect();
+        let cls: Vec<segment::PaintClass> = part
+            .iter()
+            .map(|v| if *v { segment::PaintClass::White } else { segment::PaintClass::None })
+            .collect();
         for (sub, _) in pieces::components(&cls, bw, bh, min_px) {
             let abs: Vec<(usize, usize)> = sub.into_iter().map(|(x, y)| (x + x0, y + y0)).collect();
-            let yl = abs.iter().filter(|&&(x, y)| mask[y * w + x] == segment::PaintClass::Yellow).count() as f64 / abs.len() as f64;
+            let yl = abs.iter().filter(|&&(x, y)| mask[y * w + x] == segment::PaintClass::Yellow).count()
+                as f64
+                / abs.len() as f64;
             out.push((abs, yl));
         }
     }
@@ -209,7 +219,8 @@ fn dark_on_both_sides(
     gsd: f64,
 ) -> bool {
     let n = px.len() as f64;
-    let (cx, cy) = (px.iter().map(|p| p.0 as f64).sum::<f64>() / n, px.iter().map(|p| p.1 as f64).sum::<f64>() / n);
+    let (cx, cy) =
+        (px.iter().map(|p| p.0 as f64).sum::<f64>() / n, px.iter().map(|p| p.1 as f64).sum::<f64>() / n);
     let (mut sxx, mut sxy, mut syy) = (0.0, 0.0, 0.0);
     for p in px {
         let (dx, dy) = (p.0 as f64 - cx, p.1 as f64 - cy);
@@ -231,7 +242,10 @@ fn dark_on_both_sides(
             loop {
                 t += 1.0;
                 let (x, y) = ((p.0 as f64 + sgn * nx * t).round(), (p.1 as f64 + sgn * ny * t).round());
-                if t > limit || !inside(x, y) || mask[y as usize * w + x as usize] == segment::PaintClass::None {
+                if t > limit
+                    || !inside(x, y)
+                    || mask[y as usize * w + x as usize] == segment::PaintClass::None
+                {
                     break;
                 }
             }
@@ -256,10 +270,13 @@ fn dark_on_both_sides(
 /// Every paint piece of an orthophoto with its shape class (for inspection and tests).
 pub fn pieces_of(ortho: &Path, cfg: &LayoutConfig) -> Result<Vec<(Piece, Shape)>, LayoutError> {
     let (all, _, _) = all_pieces(ortho, cfg)?;
-    Ok(all.into_iter().map(|p| {
-        let s = marks::shape_of(&p);
-        (p, s)
-    }).collect())
+    Ok(all
+        .into_iter()
+        .map(|p| {
+            let s = marks::shape_of(&p);
+            (p, s)
+        })
+        .collect())
 }
 
 fn all_pieces(ortho: &Path, cfg: &LayoutConfig) -> Result<(Vec<Piece>, GeoRef, f64), LayoutError> {
@@ -291,8 +308,10 @@ fn all_pieces(ortho: &Path, cfg: &LayoutConfig) -> Result<(Vec<Piece>, GeoRef, f
             Box::new(learned::Learned::load(m)?)
         }
     };
-    let per_tile: Vec<Result<Vec<Piece>, LayoutError>> =
-        jobs.par_iter().map(|(win, core)| tile_pieces(ortho, seg.as_ref(), &georef, gsd_m, *win, *core)).collect();
+    let per_tile: Vec<Result<Vec<Piece>, LayoutError>> = jobs
+        .par_iter()
+        .map(|(win, core)| tile_pieces(ortho, seg.as_ref(), &georef, gsd_m, *win, *core))
+        .collect();
     let mut all = Vec::new();
     for p in per_tile {
         all.extend(p?);
@@ -305,7 +324,9 @@ fn find(ortho: &Path, cfg: &LayoutConfig) -> Result<(Findings, GeoRef, f64), Lay
     // Crosswalk stripes first (in shadow a stripe may look as thin as a line), from every
     // elongated white piece; the rest by shape.
     let shapes: Vec<Shape> = all.iter().map(marks::shape_of).collect();
-    let elongated: Vec<usize> = (0..all.len()).filter(|&i| matches!(shapes[i], Shape::Line | Shape::Bar) && all[i].yellow <= 0.5).collect();
+    let elongated: Vec<usize> = (0..all.len())
+        .filter(|&i| matches!(shapes[i], Shape::Line | Shape::Bar) && all[i].yellow <= 0.5)
+        .collect();
     let refs: Vec<&Piece> = elongated.iter().map(|&i| &all[i]).collect();
     let (crosswalks, stop_cands, used) = marks::crosswalks_and_stop_lines_used(&refs);
     let mut is_stripe_or_bar = vec![false; all.len()];
@@ -321,10 +342,18 @@ fn find(ortho: &Path, cfg: &LayoutConfig) -> Result<(Findings, GeoRef, f64), Lay
             continue;
         }
         match shapes[i] {
-            Shape::Line => line_pieces.push(lines::LinePiece { line: p.centerline(0.5), yellow: p.yellow > 0.5, width: p.width, double: false }),
-            Shape::Bar if p.yellow > 0.5 => {
-                line_pieces.push(lines::LinePiece { line: p.centerline(0.5), yellow: true, width: p.width, double: true })
-            }
+            Shape::Line => line_pieces.push(lines::LinePiece {
+                line: p.centerline(0.5),
+                yellow: p.yellow > 0.5,
+                width: p.width,
+                double: false,
+            }),
+            Shape::Bar if p.yellow > 0.5 => line_pieces.push(lines::LinePiece {
+                line: p.centerline(0.5),
+                yellow: true,
+                width: p.width,
+                double: true,
+            }),
             Shape::Bar => {}
             Shape::Blob => {
                 if let Some(a) = marks::recognise_arrow(p, gsd_m) {
@@ -334,7 +363,8 @@ fn find(ortho: &Path, cfg: &LayoutConfig) -> Result<(Findings, GeoRef, f64), Lay
             Shape::Other => {}
         }
     }
-    let mut barriers: Vec<(P2, P2)> = stop_cands.iter().map(|s| (s.points[0], s.points[s.points.len() - 1])).collect();
+    let mut barriers: Vec<(P2, P2)> =
+        stop_cands.iter().map(|s| (s.points[0], s.points[s.points.len() - 1])).collect();
     for c in &crosswalks {
         for k in 0..c.polygon.len() {
             barriers.push((c.polygon[k], c.polygon[(k + 1) % c.polygon.len()]));
@@ -352,7 +382,8 @@ fn find(ortho: &Path, cfg: &LayoutConfig) -> Result<(Findings, GeoRef, f64), Lay
             // Direction over the last 2 m (a short last segment is noisy).
             let end = |pts: Vec<P2>| {
                 let at = pts[pts.len() - 1];
-                let prev = pts.iter().rev().find(|q| geom::norm(geom::sub(**q, at)) >= 2.0).unwrap_or(&pts[0]);
+                let prev =
+                    pts.iter().rev().find(|q| geom::norm(geom::sub(**q, at)) >= 2.0).unwrap_or(&pts[0]);
                 marks::LineEnd { at, dir: geom::unit(geom::sub(at, *prev)), yellow }
             };
             [end(b.points.iter().rev().copied().collect()), end(b.points.clone())]
@@ -376,7 +407,7 @@ fn find(ortho: &Path, cfg: &LayoutConfig) -> Result<(Findings, GeoRef, f64), Lay
 }
 
 /// Heights: the lowest DSM value within 0.6 m (cars and canopy over the road are higher than
-/// the paint), bilinear inside the cell; `None` without a DSM.
+/// the paint), or within 2.5 m where that is still a car; `None` without a DSM.
 struct Heights {
     raster: Option<(GeoRef, usize, usize, Vec<f32>)>,
 }
@@ -392,15 +423,26 @@ impl Heights {
     }
 
     fn z(&self, p: P2) -> Option<f64> {
+        let near = self.min_within(p, 0.6)?;
+        // A vertex bridged under a car (or canopy) sees only the car within 0.6 m: then the
+        // lowest surface within 2.5 m is the road (a 2 % crossfall moves it 5 cm at most).
+        let wide = self.min_within(p, 2.5)?;
+        Some(if near - wide > 0.3 { wide } else { near })
+    }
+
+    fn min_within(&self, p: P2, radius_m: f64) -> Option<f64> {
         let (g, w, h, d) = self.raster.as_ref()?;
         let cell = (g.geo_transform[1].powi(2) + g.geo_transform[4].powi(2)).sqrt();
-        let k = ((0.6 / cell).ceil() as i64).max(1);
+        let k = ((radius_m / cell).ceil() as i64).max(1);
         let c = g.world_to_pixel(p[0], p[1]);
         let (ci, ri) = (c[0].floor() as i64, c[1].floor() as i64);
         let mut best = f64::INFINITY;
         for dr in -k..=k {
             for dc in -k..=k {
                 let (x, y) = (ci + dc, ri + dr);
+                if (dr * dr + dc * dc) as f64 * cell * cell > radius_m * radius_m + cell * cell {
+                    continue;
+                }
                 if x >= 0 && y >= 0 && (x as usize) < *w && (y as usize) < *h {
                     let v = d[y as usize * w + x as usize] as f64;
                     if v.is_finite() {
@@ -434,14 +476,18 @@ pub fn extract_layout(
             let c = g.pixel_to_world(r.info.width as f64 / 2.0, r.info.height as f64 / 2.0);
             let epsg = hdmap_io::raster::utm_epsg(c[0], c[1]);
             let gsd = r.info.gsd_m.ok_or_else(|| io_input(ortho, "no ground sample distance"))?;
-            let dir = tempfile::tempdir().map_err(|e| io_input(ortho, format!("temporary directory: {e}")))?;
+            let dir =
+                tempfile::tempdir().map_err(|e| io_input(ortho, format!("temporary directory: {e}")))?;
             let o = dir.path().join("ortho_utm.tif");
             hdmap_io::raster::warp(ortho, &o, epsg, gsd)?;
             let d = match dsm {
                 Some(d) => {
                     let rd = Raster::open(d)?;
                     if hdmap_io::raster::is_geographic(&rd.georef()?.crs) {
-                        return Err(io_input(d, "a geographic DSM is not supported; reproject it to the orthophoto's UTM zone"));
+                        return Err(io_input(
+                            d,
+                            "a geographic DSM is not supported; reproject it to the orthophoto's UTM zone",
+                        ));
                     }
                     Some(d.to_path_buf())
                 }
@@ -460,9 +506,12 @@ pub fn extract_layout(
     };
     let (ortho, dsm) = (ortho.as_path(), dsm.as_deref());
     let (f, georef, _gsd) = find(ortho, cfg)?;
-    let epsg = georef.crs.epsg().ok_or_else(|| io_input(ortho, format!("CRS {} has no EPSG code; the layout needs one", georef.crs)))?;
-    let origin = GeoOrigin::new(epsg, [georef.geo_transform[0], georef.geo_transform[3], 0.0], vertical_datum)
-        .map_err(|e| io_input(ortho, e.to_string()))?;
+    let epsg = georef.crs.epsg().ok_or_else(|| {
+        io_input(ortho, format!("CRS {} has no EPSG code; the layout needs one", georef.crs))
+    })?;
+    let origin =
+        GeoOrigin::new(epsg, [georef.geo_transform[0], georef.geo_transform[3], 0.0], vertical_datum)
+            .map_err(|e| io_input(ortho, e.to_string()))?;
     let heights = Heights::new(dsm)?;
     if dsm.is_none() {
         issues.warn(named.clone(), "no DSM: every height is 0");
@@ -485,7 +534,8 @@ pub fn extract_layout(
         next += 1;
         ElementId(next)
     };
-    let all_bounds: Vec<&lines::FoundBoundary> = f.boundaries.iter().chain(f.graph.virtual_boundaries.iter()).collect();
+    let all_bounds: Vec<&lines::FoundBoundary> =
+        f.boundaries.iter().chain(f.graph.virtual_boundaries.iter()).collect();
     let bids: Vec<ElementId> = all_bounds.iter().map(|_| id()).collect();
     for (b, bid) in all_bounds.iter().zip(&bids) {
         layout.lane_boundaries.push(LaneBoundary {
@@ -510,11 +560,20 @@ pub fn extract_layout(
     }
     for c in &f.crosswalks {
         let cid = id();
-        layout.crosswalks.push(Crosswalk { id: cid, polygon: lift(&c.polygon), stripe_m: c.stripe_m, gap_m: c.gap_m });
+        layout.crosswalks.push(Crosswalk {
+            id: cid,
+            polygon: lift(&c.polygon),
+            stripe_m: c.stripe_m,
+            gap_m: c.gap_m,
+        });
     }
     for a in &f.arrows {
         let aid = id();
-        layout.surface_marks.push(SurfaceMark { id: aid, kind: MarkKind::Arrow(a.kind), polygon: lift(&a.polygon) });
+        layout.surface_marks.push(SurfaceMark {
+            id: aid,
+            kind: MarkKind::Arrow(a.kind),
+            polygon: lift(&a.polygon),
+        });
     }
     let lids: Vec<ElementId> = f.graph.lanes.iter().map(|_| id()).collect();
     for (l, lid) in f.graph.lanes.iter().zip(&lids) {

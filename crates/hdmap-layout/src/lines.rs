@@ -5,7 +5,7 @@
 use hdmap_core::{DashPattern, LineType, MarkingColor};
 
 use crate::config::LayoutConfig;
-use crate::geom::{cross, dot, norm, segments_cross, sub, unit, P2};
+use crate::geom::{P2, cross, dot, norm, segments_cross, sub, unit};
 
 /// A piece of a line: its centre line (ordered), colour, width.
 #[derive(Debug, Clone)]
@@ -88,7 +88,10 @@ pub fn boundaries(pieces: Vec<LinePiece>, barriers: &[(P2, P2)], cfg: &LayoutCon
                         let gap = sub(pi, pj);
                         let along = dot(gap, di);
                         let lateral = cross(di, gap).abs();
-                        if along < -1.0 || along > max_gap || lateral > cfg.chain_lateral_m + 0.01 * along.max(0.0) {
+                        if along < -1.0
+                            || along > max_gap
+                            || lateral > cfg.chain_lateral_m + 0.01 * along.max(0.0)
+                        {
                             continue;
                         }
                         // The other piece must continue the line: its outward direction points back.
@@ -98,7 +101,10 @@ pub fn boundaries(pieces: Vec<LinePiece>, barriers: &[(P2, P2)], cfg: &LayoutCon
                         if pass == 1 {
                             // Bridging an occlusion: only between long (solid) pieces, never
                             // across a stop line or a crosswalk.
-                            if pieces[i].len() < 6.0 || pieces[j].len() < 6.0 || barriers.iter().any(|(a, b)| segments_cross(pi, pj, *a, *b)) {
+                            if pieces[i].len() < 6.0
+                                || pieces[j].len() < 6.0
+                                || barriers.iter().any(|(a, b)| segments_cross(pi, pj, *a, *b))
+                            {
                                 continue;
                             }
                         }
@@ -210,9 +216,16 @@ fn split_runs(pieces: &[LinePiece], chain: &[(usize, bool)]) -> Vec<FoundBoundar
             let dash = dashed.then(|| {
                 let mut paints: Vec<f64> = run.iter().map(|&r| lens[r]).collect();
                 paints.sort_by(f64::total_cmp);
-                let mut gaps: Vec<f64> = run.windows(2).map(|w| norm(sub(*lines[w[0]].last().unwrap_or(&[0.0; 2]), lines[w[1]][0]))).collect();
+                let mut gaps: Vec<f64> = run
+                    .windows(2)
+                    .map(|w| norm(sub(*lines[w[0]].last().unwrap_or(&[0.0; 2]), lines[w[1]][0])))
+                    .collect();
                 gaps.sort_by(f64::total_cmp);
-                DashPattern { paint_m: paints[paints.len() / 2], gap_m: gaps.get(gaps.len() / 2).copied().unwrap_or(0.0), phase_m: 0.0 }
+                DashPattern {
+                    paint_m: paints[paints.len() / 2],
+                    gap_m: gaps.get(gaps.len() / 2).copied().unwrap_or(0.0),
+                    phase_m: 0.0,
+                }
             });
             out.push(FoundBoundary {
                 line_type,
@@ -254,14 +267,24 @@ pub fn merge_doubles(mut b: Vec<FoundBoundary>) -> Vec<FoundBoundary> {
     let mut removed = vec![false; b.len()];
     let mut merged = Vec::new();
     for i in 0..b.len() {
-        if removed[i] || b[i].color != MarkingColor::Yellow || matches!(b[i].line_type, LineType::DoubleSolid | LineType::DoubleDashed) {
+        if removed[i]
+            || b[i].color != MarkingColor::Yellow
+            || matches!(b[i].line_type, LineType::DoubleSolid | LineType::DoubleDashed)
+        {
             continue;
         }
         for j in i + 1..b.len() {
-            if removed[j] || b[j].color != MarkingColor::Yellow || matches!(b[j].line_type, LineType::DoubleSolid | LineType::DoubleDashed) {
+            if removed[j]
+                || b[j].color != MarkingColor::Yellow
+                || matches!(b[j].line_type, LineType::DoubleSolid | LineType::DoubleDashed)
+            {
                 continue;
             }
-            let (long, short) = if crate::geom::length(&b[i].points) >= crate::geom::length(&b[j].points) { (i, j) } else { (j, i) };
+            let (long, short) = if crate::geom::length(&b[i].points) >= crate::geom::length(&b[j].points) {
+                (i, j)
+            } else {
+                (j, i)
+            };
             let ss = resample(&b[short].points, 1.0);
             let seps: Vec<f64> = ss.iter().map(|p| polyline_dist(*p, &b[long].points)).collect();
             let close = seps.iter().filter(|d| (0.15..=0.45).contains(*d)).count();
@@ -275,9 +298,13 @@ pub fn merge_doubles(mut b: Vec<FoundBoundary>) -> Vec<FoundBoundary> {
             let lp = &b[long].points;
             let n = lp.len();
             let probe = ss[ss.len() / 2];
-            let k = (0..n.saturating_sub(1)).min_by(|&x, &y| {
-                crate::geom::seg_dist(probe, lp[x], lp[x + 1]).0.total_cmp(&crate::geom::seg_dist(probe, lp[y], lp[y + 1]).0)
-            }).unwrap_or(0);
+            let k = (0..n.saturating_sub(1))
+                .min_by(|&x, &y| {
+                    crate::geom::seg_dist(probe, lp[x], lp[x + 1])
+                        .0
+                        .total_cmp(&crate::geom::seg_dist(probe, lp[y], lp[y + 1]).0)
+                })
+                .unwrap_or(0);
             let d = unit(sub(lp[k], lp[(k + 1).min(n - 1)]));
             let side = if cross(d, sub(lp[k], probe)) > 0.0 { 1.0 } else { -1.0 };
             let points: Vec<P2> = (0..n)
@@ -304,7 +331,8 @@ pub fn merge_doubles(mut b: Vec<FoundBoundary>) -> Vec<FoundBoundary> {
             break;
         }
     }
-    let mut out: Vec<FoundBoundary> = b.drain(..).enumerate().filter(|(k, _)| !removed[*k]).map(|(_, x)| x).collect();
+    let mut out: Vec<FoundBoundary> =
+        b.drain(..).enumerate().filter(|(k, _)| !removed[*k]).map(|(_, x)| x).collect();
     out.extend(merged);
     out
 }

@@ -3,7 +3,7 @@
 
 use hdmap_core::ArrowKind;
 
-use crate::geom::{in_polygon, P2};
+use crate::geom::{P2, in_polygon};
 use crate::pieces::Piece;
 
 /// What a piece looks like.
@@ -30,11 +30,21 @@ pub fn shape_of(p: &Piece) -> Shape {
     // A rectangle's extent across its axis equals its mean width; an arrow's head makes it
     // about twice the mean width.
     let boxy = p.span < 1.5 * p.width + 0.1;
-    if (0.6..=5.0).contains(&p.area) && (3.5..=6.8).contains(&p.length) && (0.5..=2.4).contains(&p.span) && !boxy {
+    if (0.6..=5.0).contains(&p.area)
+        && (3.5..=6.8).contains(&p.length)
+        && (0.5..=2.4).contains(&p.span)
+        && !boxy
+    {
         Shape::Blob
     } else if (0.06..=LINE_MAX_M).contains(&p.width) && p.length >= 0.8 && elong >= 4.0 && p.span < 0.7 {
         Shape::Line
-    } else if (LINE_MAX_M..=0.9).contains(&p.width) && p.length >= 2.0 && elong >= 4.0 && p.span < 1.3 {
+    } else if p.length >= 2.0
+        && elong >= 4.0
+        && p.span < 1.3
+        && ((LINE_MAX_M..=0.9).contains(&p.width) || (p.yellow > 0.5 && p.width >= 0.2))
+    {
+        // (A yellow double line whose two lines touch only in places is narrower on average
+        // than a full bar but as wide across as one.)
         Shape::Bar
     } else {
         Shape::Other
@@ -82,7 +92,9 @@ pub fn crosswalks_and_stop_lines(bars: &[&Piece]) -> (Vec<FoundCrosswalk>, Vec<F
 }
 
 /// As [`crosswalks_and_stop_lines`], also flagging the pieces used as stripes.
-pub fn crosswalks_and_stop_lines_used(bars: &[&Piece]) -> (Vec<FoundCrosswalk>, Vec<FoundStopLine>, Vec<bool>) {
+pub fn crosswalks_and_stop_lines_used(
+    bars: &[&Piece],
+) -> (Vec<FoundCrosswalk>, Vec<FoundStopLine>, Vec<bool>) {
     let n = bars.len();
     let mut parent: Vec<usize> = (0..n).collect();
     fn find(p: &mut [usize], i: usize) -> usize {
@@ -129,8 +141,12 @@ pub fn crosswalks_and_stop_lines_used(bars: &[&Piece]) -> (Vec<FoundCrosswalk>, 
             }
             let a = bars[members[0]].axis;
             let all: Vec<P2> = members.iter().flat_map(|&k| bars[k].pts.iter().copied()).collect();
-            let c = [all.iter().map(|p| p[0]).sum::<f64>() / all.len() as f64, all.iter().map(|p| p[1]).sum::<f64>() / all.len() as f64];
-            let (mut ulo, mut uhi, mut vlo, mut vhi) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
+            let c = [
+                all.iter().map(|p| p[0]).sum::<f64>() / all.len() as f64,
+                all.iter().map(|p| p[1]).sum::<f64>() / all.len() as f64,
+            ];
+            let (mut ulo, mut uhi, mut vlo, mut vhi) =
+                (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
             for p in &all {
                 let (dx, dy) = (p[0] - c[0], p[1] - c[1]);
                 let u = dx * a[0] + dy * a[1];
@@ -162,7 +178,10 @@ pub fn crosswalks_and_stop_lines_used(bars: &[&Piece]) -> (Vec<FoundCrosswalk>, 
                 }
                 let h = b.length / 2.0;
                 stops.push(FoundStopLine {
-                    points: vec![[b.centroid[0] - b.axis[0] * h, b.centroid[1] - b.axis[1] * h], [b.centroid[0] + b.axis[0] * h, b.centroid[1] + b.axis[1] * h]],
+                    points: vec![
+                        [b.centroid[0] - b.axis[0] * h, b.centroid[1] - b.axis[1] * h],
+                        [b.centroid[0] + b.axis[0] * h, b.centroid[1] + b.axis[1] * h],
+                    ],
                     width_m: b.width,
                 });
             }
@@ -171,7 +190,13 @@ pub fn crosswalks_and_stop_lines_used(bars: &[&Piece]) -> (Vec<FoundCrosswalk>, 
     (cws, stops, used)
 }
 
-const KINDS: [ArrowKind; 5] = [ArrowKind::Straight, ArrowKind::Left, ArrowKind::Right, ArrowKind::StraightLeft, ArrowKind::StraightRight];
+const KINDS: [ArrowKind; 5] = [
+    ArrowKind::Straight,
+    ArrowKind::Left,
+    ArrowKind::Right,
+    ArrowKind::StraightLeft,
+    ArrowKind::StraightRight,
+];
 
 /// Recognises an arrow: the glyph (kind and heading, searched over all headings: a turn
 /// arrow's principal axis is not its direction) whose mask overlaps the piece's pixels best,
@@ -180,7 +205,8 @@ pub fn recognise_arrow(p: &Piece, gsd: f64) -> Option<FoundArrow> {
     let cell = gsd.max(0.05);
     let c = p.centroid;
     let key = |u: f64, v: f64| ((u / cell).floor() as i64, (v / cell).floor() as i64);
-    let piece_cells: std::collections::HashSet<(i64, i64)> = p.pts.iter().map(|q| key(q[0] - c[0], q[1] - c[1])).collect();
+    let piece_cells: std::collections::HashSet<(i64, i64)> =
+        p.pts.iter().map(|q| key(q[0] - c[0], q[1] - c[1])).collect();
     let iou_at = |cells: &[P2], dir: P2| {
         let placed: std::collections::HashSet<(i64, i64)> =
             cells.iter().map(|q| key(dir[0] * q[0] - dir[1] * q[1], dir[1] * q[0] + dir[0] * q[1])).collect();
@@ -318,7 +344,10 @@ pub fn confirm_stop_lines(cands: &[FoundStopLine], ends: &[LineEnd], lines: &[&[
     for b in &bars {
         // Lane lines end at a stop line; one running through the bar means it is something
         // else (the lit gap between two shadows across the road).
-        let (p, q) = ([b.c[0] + b.a[0] * b.lo, b.c[1] + b.a[1] * b.lo], [b.c[0] + b.a[0] * b.hi, b.c[1] + b.a[1] * b.hi]);
+        let (p, q) = (
+            [b.c[0] + b.a[0] * b.lo, b.c[1] + b.a[1] * b.lo],
+            [b.c[0] + b.a[0] * b.hi, b.c[1] + b.a[1] * b.hi],
+        );
         if lines.iter().any(|l| l.windows(2).any(|s| crate::geom::segments_cross(p, q, s[0], s[1]))) {
             continue;
         }
@@ -336,7 +365,8 @@ pub fn confirm_stop_lines(cands: &[FoundStopLine], ends: &[LineEnd], lines: &[&[
         if pos && neg {
             continue;
         }
-        let mut us: Vec<(f64, bool)> = ends.iter().filter_map(|e| meets(b, e).map(|u| (u, e.yellow))).collect();
+        let mut us: Vec<(f64, bool)> =
+            ends.iter().filter_map(|e| meets(b, e).map(|u| (u, e.yellow))).collect();
         if !us.iter().any(|&(u, _)| u > b.lo - 1.0 && u < b.hi + 1.0) {
             continue;
         }
@@ -381,7 +411,10 @@ pub fn confirm_stop_lines(cands: &[FoundStopLine], ends: &[LineEnd], lines: &[&[
             continue;
         }
         out.push(FoundStopLine {
-            points: vec![[b.c[0] + b.a[0] * lo, b.c[1] + b.a[1] * lo], [b.c[0] + b.a[0] * hi, b.c[1] + b.a[1] * hi]],
+            points: vec![
+                [b.c[0] + b.a[0] * lo, b.c[1] + b.a[1] * lo],
+                [b.c[0] + b.a[0] * hi, b.c[1] + b.a[1] * hi],
+            ],
             width_m: b.w,
         });
     }

@@ -38,7 +38,8 @@ impl Piece {
         }
         let ang = 0.5 * (2.0 * sxy).atan2(sxx - syy);
         let axis = [ang.cos(), ang.sin()];
-        let (mut lo, mut hi, mut clo, mut chi) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
+        let (mut lo, mut hi, mut clo, mut chi) =
+            (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
         for p in &pts {
             let (dx, dy) = (p[0] - c[0], p[1] - c[1]);
             let u = dx * axis[0] + dy * axis[1];
@@ -82,7 +83,8 @@ impl Piece {
             acc[b].1 += p[1];
             acc[b].2 += 1;
         }
-        let mut line: Vec<[f64; 2]> = acc.iter().filter(|a| a.2 > 0).map(|a| [a.0 / a.2 as f64, a.1 / a.2 as f64]).collect();
+        let mut line: Vec<[f64; 2]> =
+            acc.iter().filter(|a| a.2 > 0).map(|a| [a.0 / a.2 as f64, a.1 / a.2 as f64]).collect();
         // Extend the ends to the paint's extent along the axis.
         if line.len() >= 2 {
             let n = line.len();

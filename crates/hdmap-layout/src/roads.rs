@@ -9,8 +9,8 @@
 
 use hdmap_io::raster::{GeoRef, Raster, Window};
 
-use crate::geom::P2;
 use crate::LayoutError;
+use crate::geom::P2;
 
 /// Settings (part of [`crate::LayoutConfig`]).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -34,12 +34,25 @@ pub struct RoadConfig {
 
 impl Default for RoadConfig {
     fn default() -> Self {
-        Self { enabled: true, cell_m: 0.5, max_chroma: 0.2, close_m: 1.5, open_m: 2.0, min_area_m2: 400.0, min_spur_m: 15.0 }
+        Self {
+            enabled: true,
+            cell_m: 0.5,
+            max_chroma: 0.2,
+            close_m: 1.5,
+            open_m: 2.0,
+            min_area_m2: 400.0,
+            min_spur_m: 15.0,
+        }
     }
 }
 
 /// Road centre lines (CRS coordinates) of an orthophoto.
-pub fn road_centerlines(ortho: &std::path::Path, georef: &GeoRef, gsd: f64, cfg: &RoadConfig) -> Result<Vec<Vec<P2>>, LayoutError> {
+pub fn road_centerlines(
+    ortho: &std::path::Path,
+    georef: &GeoRef,
+    gsd: f64,
+    cfg: &RoadConfig,
+) -> Result<Vec<Vec<P2>>, LayoutError> {
     let r = Raster::open(ortho)?;
     let (w, h) = (r.info.width, r.info.height);
     let k = ((cfg.cell_m / gsd).round() as usize).max(1);
@@ -59,7 +72,8 @@ pub fn road_centerlines(ortho: &std::path::Path, georef: &GeoRef, gsd: f64, cfg:
             for y in 0..hh {
                 let cy = (r0 + y) / k;
                 for cx in 0..cw {
-                    let s: u32 = data[y * cw * k + cx * k..y * cw * k + cx * k + k].iter().map(|&v| v as u32).sum();
+                    let s: u32 =
+                        data[y * cw * k + cx * k..y * cw * k + cx * k + k].iter().map(|&v| v as u32).sum();
                     rgb[cy * cw + cx][b] += s as f32 / (k * k) as f32;
                 }
             }
@@ -92,7 +106,9 @@ pub fn road_centerlines(ortho: &std::path::Path, georef: &GeoRef, gsd: f64, cfg:
         .map(|l| {
             let pts: Vec<P2> = l
                 .iter()
-                .map(|&(x, y)| georef.pixel_to_world((x * k) as f64 + k as f64 / 2.0, (y * k) as f64 + k as f64 / 2.0))
+                .map(|&(x, y)| {
+                    georef.pixel_to_world((x * k) as f64 + k as f64 / 2.0, (y * k) as f64 + k as f64 / 2.0)
+                })
                 .collect();
             crate::geom::simplify(&smooth(&pts), cell * 0.5)
         })
@@ -231,7 +247,11 @@ fn thin(mut m: Vec<bool>, w: usize, h: usize) -> Vec<bool> {
                     let p = neighbours(&m, w, x, y);
                     let b = p.iter().filter(|v| **v).count();
                     let a = (0..8).filter(|&i| !p[i] && p[(i + 1) % 8]).count();
-                    let (c1, c2) = if step == 0 { (p[0] && p[2] && p[4], p[2] && p[4] && p[6]) } else { (p[0] && p[2] && p[6], p[0] && p[4] && p[6]) };
+                    let (c1, c2) = if step == 0 {
+                        (p[0] && p[2] && p[4], p[2] && p[4] && p[6])
+                    } else {
+                        (p[0] && p[2] && p[6], p[0] && p[4] && p[6])
+                    };
                     if (2..=6).contains(&b) && a == 1 && !c1 && !c2 {
                         del.push(y * w + x);
                     }
@@ -282,7 +302,12 @@ fn trace(skel: &[bool], w: usize, h: usize, min_spur: usize) -> Vec<Vec<(usize, 
                     continue;
                 }
                 let (nx, ny) = (x + dx, y + dy);
-                if nx >= 0 && ny >= 0 && (nx as usize) < w && (ny as usize) < h && m[ny as usize * w + nx as usize] {
+                if nx >= 0
+                    && ny >= 0
+                    && (nx as usize) < w
+                    && (ny as usize) < h
+                    && m[ny as usize * w + nx as usize]
+                {
                     out.push(ny as usize * w + nx as usize);
                 }
             }

@@ -297,7 +297,13 @@ fn write_config_and_layout(cfg: &SimConfig, world: &World, out: &Path) -> Result
 
 fn write_aerial(cfg: &SimConfig, world: &World, out: &Path) -> Result<ortho::Extent, SimError> {
     let aerial = world.aerial_objects();
-    let ext = ortho::write_orthophoto(cfg, &world.scene, &aerial, &out.join(files::ORTHO), &out.join(files::PAINT_LABELS))?;
+    let ext = ortho::write_orthophoto(
+        cfg,
+        &world.scene,
+        &aerial,
+        &out.join(files::ORTHO),
+        &out.join(files::PAINT_LABELS),
+    )?;
     ortho::write_dsm(cfg, &world.scene, &aerial, &out.join(files::DSM))?;
     Ok(ext)
 }

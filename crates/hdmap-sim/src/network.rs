@@ -627,7 +627,9 @@ impl RoadMap {
             }
             let id = ids.next();
             let pts = road.line.offset(0.0, len, 0.0, 1.0);
-            self.layout.road_centerlines.push(hdmap_core::RoadCenterline { id, points: self.pts3(&pts, terrain) });
+            self.layout
+                .road_centerlines
+                .push(hdmap_core::RoadCenterline { id, points: self.pts3(&pts, terrain) });
             // Kerbs.
             let hw = self.half_width(ri);
             for side in [-1.0, 1.0] {

@@ -272,7 +272,12 @@ pub mod paint_label {
 
 /// Renders one tile: RGB (interleaved) and the paint label of every pixel (visible paint:
 /// covered more than half by paint, not hidden by a vehicle, canopy or roof).
-fn render_tile(cfg: &SimConfig, layers: &Layers, ext: &Extent, win: Window) -> Result<(Vec<u8>, Vec<u8>), SimError> {
+fn render_tile(
+    cfg: &SimConfig,
+    layers: &Layers,
+    ext: &Extent,
+    win: Window,
+) -> Result<(Vec<u8>, Vec<u8>), SimError> {
     let (w, h) = (win.width + 2 * MARGIN, win.height + 2 * MARGIN);
     let cell = ext.cell;
     // Local coordinates of the padded tile's top-left corner (f64, then small f32 offsets).
