@@ -105,7 +105,12 @@ pub fn layout(a: &LayoutArgs) -> anyhow::Result<()> {
         layout.crosswalks.len(),
         layout.surface_marks.len(),
         layout.lanes.len(),
-        layout.lanes.iter().filter(|l| !l.in_intersection).map(|l| polyline_len(&l.center_line)).fold(0.0, |a, b| a + b)
+        layout
+            .lanes
+            .iter()
+            .filter(|l| !l.in_intersection)
+            .map(|l| polyline_len(&l.center_line))
+            .fold(0.0, |a, b| a + b)
             / 1000.0,
         km2,
         secs,

@@ -1,0 +1,326 @@
+//! Generalized-ICP (Segal et al. 2009) with kd-tree correspondences (kiddo), per-point
+//! plane-regularised covariances, a Huber kernel and Levenberg–Marquardt steps on SE(3),
+//! the normal equations summed in parallel (rayon).
+//!
+//! Conventions follow small_gicp: [`align`] returns `target_from_source`, the transform that
+//! maps source points onto the target. Internally both clouds are shifted by the target's
+//! centroid so rotation updates are well conditioned for world (UTM) coordinates.
+
+use std::collections::HashMap;
+
+use kiddo::SquaredEuclidean;
+use kiddo::immutable::float::kdtree::ImmutableKdTree;
+use nalgebra::{Isometry3, Matrix3, Matrix6, Translation3, UnitQuaternion, Vector3, Vector6};
+use rayon::prelude::*;
+
+use crate::RegisterError;
+
+/// Settings of one registration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GicpConfig {
+    /// Correspondences farther apart than this are ignored, m.
+    pub max_correspondence_m: f64,
+    /// Neighbours used for each point's covariance.
+    pub k_neighbours: usize,
+    /// Iteration limit.
+    pub max_iterations: usize,
+    /// Huber kernel width on the Euclidean residual, m (`None`: plain least squares).
+    pub huber_m: Option<f64>,
+    /// Converged when the update is below this rotation (rad) ...
+    pub rotation_eps_rad: f64,
+    /// ... and this translation (m).
+    pub translation_eps_m: f64,
+}
+
+impl Default for GicpConfig {
+    fn default() -> Self {
+        Self {
+            max_correspondence_m: 1.0,
+            k_neighbours: 20,
+            max_iterations: 30,
+            huber_m: Some(0.5),
+            rotation_eps_rad: 0.1f64.to_radians() * 1e-2,
+            translation_eps_m: 1e-4,
+        }
+    }
+}
+
+/// A cloud ready for GICP: points, their covariances and a kd-tree.
+pub struct GicpCloud {
+    /// Points (shifted by `shift` internally when aligned; stored absolute).
+    pub points: Vec<[f64; 3]>,
+    /// Plane-regularised covariance per point.
+    pub covariances: Vec<Matrix3<f64>>,
+    tree: ImmutableKdTree<f64, u32, 3, 32>,
+    /// Offset subtracted before building the tree (the cloud's centroid).
+    shift: [f64; 3],
+}
+
+impl std::fmt::Debug for GicpCloud {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GicpCloud({} points)", self.points.len())
+    }
+}
+
+/// Centroids of the points in each occupied voxel of size `voxel_size_m`, in voxel-key order
+/// (deterministic).
+pub fn voxel_downsample(points: &[[f64; 3]], voxel_size_m: f64) -> Vec<[f64; 3]> {
+    if voxel_size_m <= 0.0 {
+        return points.to_vec();
+    }
+    let mut cells: HashMap<[i64; 3], ([f64; 3], u32)> = HashMap::with_capacity(points.len() / 4);
+    // Sum relative to the first point: keeps f64 sums of UTM coordinates exact enough.
+    let base = points.first().copied().unwrap_or([0.0; 3]);
+    for p in points {
+        let key = [0, 1, 2].map(|k| (p[k] / voxel_size_m).floor() as i64);
+        let e = cells.entry(key).or_insert(([0.0; 3], 0));
+        for k in 0..3 {
+            e.0[k] += p[k] - base[k];
+        }
+        e.1 += 1;
+    }
+    let mut v: Vec<([i64; 3], ([f64; 3], u32))> = cells.into_iter().collect();
+    v.sort_unstable_by_key(|(k, _)| *k);
+    v.into_iter().map(|(_, (s, n))| [0, 1, 2].map(|k| base[k] + s[k] / n as f64)).collect()
+}
+
+impl GicpCloud {
+    /// Builds the kd-tree and covariances (k nearest neighbours, eigenvalues replaced by
+    /// 1, 1, 1e-3 — the plane model of GICP). Fails with fewer than `k` points or a
+    /// non-finite coordinate.
+    pub fn new(points: Vec<[f64; 3]>, k_neighbours: usize) -> Result<Self, RegisterError> {
+        let k = k_neighbours.max(3);
+        if points.len() < k {
+            return Err(RegisterError::TooFewPoints { have: points.len(), need: k });
+        }
+        if points.iter().any(|p| p.iter().any(|v| !v.is_finite())) {
+            return Err(RegisterError::NonFinite);
+        }
+        let n = points.len() as f64;
+        let shift = [0, 1, 2].map(|k| points.iter().map(|p| p[k]).sum::<f64>() / n);
+        let local: Vec<[f64; 3]> =
+            points.iter().map(|p| [p[0] - shift[0], p[1] - shift[1], p[2] - shift[2]]).collect();
+        let tree: ImmutableKdTree<f64, u32, 3, 32> = ImmutableKdTree::new_from_slice(&local);
+        let kk = std::num::NonZero::new(k).unwrap_or(std::num::NonZero::<usize>::MIN);
+        let covariances = local
+            .par_iter()
+            .map(|q| {
+                let nn = tree.nearest_n::<SquaredEuclidean>(q, kk);
+                let mut mean = Vector3::zeros();
+                for m in &nn {
+                    mean += Vector3::from(local[m.item as usize]);
+                }
+                mean /= nn.len() as f64;
+                let mut c = Matrix3::zeros();
+                for m in &nn {
+                    let d = Vector3::from(local[m.item as usize]) - mean;
+                    c += d * d.transpose();
+                }
+                regularise(c / nn.len() as f64)
+            })
+            .collect();
+        Ok(Self { points, covariances, tree, shift })
+    }
+
+    /// Number of points.
+    pub fn len(&self) -> usize {
+        self.points.len()
+    }
+
+    /// True when empty (never: construction needs `k` points).
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
+    }
+}
+
+fn regularise(c: Matrix3<f64>) -> Matrix3<f64> {
+    let e = c.symmetric_eigen();
+    // Smallest eigenvalue's direction is the normal.
+    let mut idx = [0usize, 1, 2];
+    idx.sort_by(|&a, &b| e.eigenvalues[a].total_cmp(&e.eigenvalues[b]));
+    let vals = {
+        let mut v = Vector3::zeros();
+        v[idx[0]] = 1e-3;
+        v[idx[1]] = 1.0;
+        v[idx[2]] = 1.0;
+        v
+    };
+    e.eigenvectors * Matrix3::from_diagonal(&vals) * e.eigenvectors.transpose()
+}
+
+/// The outcome of [`align`].
+#[derive(Debug, Clone)]
+pub struct GicpResult {
+    /// The transform mapping source points onto the target.
+    pub target_from_source: Isometry3<f64>,
+    /// The update fell below the thresholds before the iteration limit.
+    pub converged: bool,
+    /// Iterations run.
+    pub iterations: usize,
+    /// Final sum of (robust-weighted) Mahalanobis errors.
+    pub error: f64,
+    /// Source points with a correspondence at the end.
+    pub inliers: usize,
+    /// Gauss–Newton information matrix of the pose at the solution (rotation first, in the
+    /// source frame, perturbation `T·exp(δ)`), for the pose graph.
+    pub information: Matrix6<f64>,
+}
+
+fn shifted(t: &Isometry3<f64>, s_target: [f64; 3], s_source: [f64; 3]) -> Isometry3<f64> {
+    // T' maps (p - s_source) to (T p - s_target).
+    Translation3::new(-s_target[0], -s_target[1], -s_target[2])
+        * t
+        * Translation3::new(s_source[0], s_source[1], s_source[2])
+}
+
+fn skew(v: &Vector3<f64>) -> Matrix3<f64> {
+    Matrix3::new(0.0, -v.z, v.y, v.z, 0.0, -v.x, -v.y, v.x, 0.0)
+}
+
+/// Nearest target point within the correspondence distance of each transformed source point.
+fn correspondences(
+    target: &GicpCloud,
+    source_local: &[[f64; 3]],
+    t: &Isometry3<f64>,
+    cfg: &GicpConfig,
+) -> Vec<u32> {
+    let max_sq = cfg.max_correspondence_m * cfg.max_correspondence_m;
+    source_local
+        .par_iter()
+        .map(|p| {
+            let tp = t * nalgebra::Point3::from(*p);
+            let nn = target.tree.nearest_one::<SquaredEuclidean>(&[tp.x, tp.y, tp.z]);
+            if nn.distance > max_sq { u32::MAX } else { nn.item }
+        })
+        .collect()
+}
+
+/// Sum over the correspondences `corr` of (H, b, error, inliers) at pose `t` (both clouds
+/// local). The error of a trial step is evaluated with the correspondences of the current
+/// pose (as small_gicp does), so a step is not judged by how many pairs it gains or loses.
+fn linearise(
+    target: &GicpCloud,
+    source_local: &[[f64; 3]],
+    source: &GicpCloud,
+    t: &Isometry3<f64>,
+    corr: &[u32],
+    cfg: &GicpConfig,
+) -> (Matrix6<f64>, Vector6<f64>, f64, usize) {
+    let r = t.rotation.to_rotation_matrix().into_inner();
+    let zero = || (Matrix6::zeros(), Vector6::zeros(), 0.0, 0usize);
+    source_local
+        .par_iter()
+        .enumerate()
+        .fold(zero, |mut acc, (i, p)| {
+            if corr[i] == u32::MAX {
+                return acc;
+            }
+            let pv = Vector3::from(*p);
+            let tp = t * nalgebra::Point3::from(pv);
+            let j = corr[i] as usize;
+            let qt = Vector3::new(
+                target.points[j][0] - target.shift[0],
+                target.points[j][1] - target.shift[1],
+                target.points[j][2] - target.shift[2],
+            );
+            let e = qt - tp.coords;
+            let c = target.covariances[j] + r * source.covariances[i] * r.transpose();
+            let Some(m) = c.try_inverse() else { return acc };
+            let w = match cfg.huber_m {
+                Some(h) => {
+                    let d = e.norm();
+                    if d <= h { 1.0 } else { h / d }
+                }
+                None => 1.0,
+            };
+            // e(δ) = q − T·exp(δ)·p; ∂e/∂ω = R[p]×, ∂e/∂v = −R.
+            let mut jac = nalgebra::Matrix3x6::zeros();
+            jac.fixed_view_mut::<3, 3>(0, 0).copy_from(&(r * skew(&pv)));
+            jac.fixed_view_mut::<3, 3>(0, 3).copy_from(&(-r));
+            let jtm = jac.transpose() * m * w;
+            acc.0 += jtm * jac;
+            acc.1 += jtm * e;
+            acc.2 += w * e.dot(&(m * e));
+            acc.3 += 1;
+            acc
+        })
+        .reduce(zero, |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2, a.3 + b.3))
+}
+
+fn exp_se3(d: &Vector6<f64>) -> Isometry3<f64> {
+    let w = Vector3::new(d[0], d[1], d[2]);
+    let v = Vector3::new(d[3], d[4], d[5]);
+    let rot = UnitQuaternion::from_scaled_axis(w);
+    // V matrix of the SE(3) exponential.
+    let th = w.norm();
+    let wx = skew(&w);
+    let vm = if th < 1e-9 {
+        Matrix3::identity() + 0.5 * wx
+    } else {
+        Matrix3::identity() + (1.0 - th.cos()) / (th * th) * wx + (th - th.sin()) / (th * th * th) * wx * wx
+    };
+    Isometry3::from_parts(Translation3::from(vm * v), rot)
+}
+
+/// Aligns `source` onto `target` from `init_target_from_source` (GICP, LM steps).
+pub fn align(
+    target: &GicpCloud,
+    source: &GicpCloud,
+    init_target_from_source: &Isometry3<f64>,
+    cfg: &GicpConfig,
+) -> GicpResult {
+    let source_local: Vec<[f64; 3]> = source
+        .points
+        .iter()
+        .map(|p| [p[0] - source.shift[0], p[1] - source.shift[1], p[2] - source.shift[2]])
+        .collect();
+    let mut t = shifted(init_target_from_source, target.shift, source.shift);
+    let mut lambda = 1e-4;
+    let mut corr = correspondences(target, &source_local, &t, cfg);
+    let (mut h, mut b, mut err, mut inl) = linearise(target, &source_local, source, &t, &corr, cfg);
+    let mut converged = false;
+    let mut iterations = 0;
+    while iterations < cfg.max_iterations {
+        iterations += 1;
+        let mut stepped = false;
+        // LM: raise the damping until a step lowers the error (at most 10 tries).
+        for _ in 0..10 {
+            let damped = h + Matrix6::identity() * lambda * h.diagonal().max().max(1e-9);
+            let Some(delta) = damped.cholesky().map(|c| c.solve(&(-b))) else {
+                lambda *= 10.0;
+                continue;
+            };
+            // e = q − T exp(δ) p ⇒ normal equations H δ = −Jᵀ M e with J = ∂e/∂δ.
+            let cand = t * exp_se3(&delta);
+            let (_, _, err2, _) = linearise(target, &source_local, source, &cand, &corr, cfg);
+            let small = delta.fixed_rows::<3>(0).norm() < cfg.rotation_eps_rad
+                && delta.fixed_rows::<3>(3).norm() < cfg.translation_eps_m;
+            if err2 <= err || small {
+                t = cand;
+                corr = correspondences(target, &source_local, &t, cfg);
+                (h, b, err, inl) = linearise(target, &source_local, source, &t, &corr, cfg);
+                lambda = (lambda / 10.0).max(1e-8);
+                stepped = true;
+                if small {
+                    converged = true;
+                }
+                break;
+            }
+            lambda *= 10.0;
+        }
+        if converged || !stepped {
+            converged |= !stepped && inl > 0;
+            break;
+        }
+    }
+    let target_from_source = Translation3::new(target.shift[0], target.shift[1], target.shift[2])
+        * t
+        * Translation3::new(-source.shift[0], -source.shift[1], -source.shift[2]);
+    GicpResult { target_from_source, converged, iterations, error: err, inliers: inl, information: h }
+}
+
+/// Rotation angle (degrees) and translation norm (m) of `a⁻¹ b`.
+pub fn pose_difference(a: &Isometry3<f64>, b: &Isometry3<f64>) -> (f64, f64) {
+    let d = a.inverse() * b;
+    (d.rotation.angle().to_degrees(), d.translation.vector.norm())
+}

@@ -1,0 +1,40 @@
+//! # hdmap-register — MMS scans georeferenced and registered onto the aerial layout
+//!
+//! The road half meets the sky half. [`georef`] deskews every scan with the INS trajectory and
+//! the rig; [`gicp`] aligns scans and passes (Generalized-ICP on kd-trees, robust kernel,
+//! parallel); the layout anchoring and trajectory adjustment build on both.
+
+pub mod georef;
+pub mod gicp;
+
+use thiserror::Error;
+
+/// Errors of the registration stage.
+#[derive(Debug, Error)]
+pub enum RegisterError {
+    /// Reading an input failed.
+    #[error(transparent)]
+    Io(#[from] hdmap_io::IoError),
+    /// A pose or frame problem (time outside the trajectory, missing rig transform).
+    #[error(transparent)]
+    Core(#[from] hdmap_core::CoreError),
+    /// An input cannot be used.
+    #[error("{path}: {message}")]
+    Input {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A cloud is too small to register.
+    #[error("cloud has {have} points, registration needs at least {need}")]
+    TooFewPoints {
+        /// Points present.
+        have: usize,
+        /// Points needed.
+        need: usize,
+    },
+    /// A coordinate is NaN or infinite.
+    #[error("cloud has a non-finite coordinate")]
+    NonFinite,
+}
