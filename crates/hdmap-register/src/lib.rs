@@ -4,8 +4,11 @@
 //! the rig; [`gicp`] aligns scans and passes (Generalized-ICP on kd-trees, robust kernel,
 //! parallel); the layout anchoring and trajectory adjustment build on both.
 
+pub mod anchor;
+pub mod drive;
 pub mod georef;
 pub mod gicp;
+pub mod graph;
 
 use thiserror::Error;
 
@@ -34,6 +37,9 @@ pub enum RegisterError {
         /// Points needed.
         need: usize,
     },
+    /// The least-squares solver failed.
+    #[error("trajectory adjustment: {0}")]
+    Solver(String),
     /// A coordinate is NaN or infinite.
     #[error("cloud has a non-finite coordinate")]
     NonFinite,

@@ -1,0 +1,526 @@
+//! A whole drive: scans georeferenced with the INS, then the trajectory adjusted in a pose
+//! graph with INS priors, scan matching (consecutive keyframes and overlaps between passes)
+//! and paint constraints from the layout.
+
+use std::path::{Path, PathBuf};
+
+use hdmap_core::nalgebra::{Isometry3, Matrix3, Matrix6, Point3};
+use hdmap_core::{FrameId, RoadLayout, StampedPose, Trajectory};
+use hdmap_io::trajectory::InsSolution;
+use rayon::prelude::*;
+
+use crate::RegisterError;
+use crate::anchor::{AnchorConfig, PaintIndex, marking_points};
+use crate::georef::{GeorefConfig, Georeferencer, LIDAR, WorldScan};
+use crate::gicp::{GicpCloud, GicpConfig, align, voxel_downsample};
+use crate::graph::{PoseGraph, diag_cov};
+
+/// Which constraints the adjustment uses (the ablation of the issue).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Constraints {
+    /// INS priors only (the georeferenced drive as recorded).
+    GnssOnly,
+    /// + scan matching between consecutive keyframes and overlapping passes.
+    ScanMatching,
+    /// + paint on the layout's lines.
+    Layout,
+}
+
+/// Settings of the registration stage.
+#[derive(Debug, Clone)]
+pub struct RegisterConfig {
+    /// Range filter.
+    pub georef: GeorefConfig,
+    /// GICP settings.
+    pub gicp: GicpConfig,
+    /// Marking extraction and association.
+    pub anchor: AnchorConfig,
+    /// Voxel size of clouds for scan matching, m.
+    pub voxel_size_m: f64,
+    /// Every n-th scan is a keyframe (a pose of the graph).
+    pub keyframe_every: usize,
+    /// Keyframes of different passes closer than this are matched, m.
+    pub overlap_radius_m: f64,
+    /// ... when at least this far apart in time, s.
+    pub overlap_min_gap_s: f64,
+    /// Scan-matching constraint sigmas: rotation (rad), translation (m).
+    pub match_sigma: (f64, f64),
+    /// Floor on INS position sigma, m, and attitude sigma, rad.
+    pub ins_sigma_floor: (f64, f64),
+    /// Marking points used per keyframe (evenly subsampled).
+    pub paint_points_per_scan: usize,
+    /// Association gates of the successive solve rounds, m.
+    pub paint_gates_m: Vec<f64>,
+    /// Half-width of the coarse search for the GNSS offset against the layout's paint, m.
+    pub coarse_search_m: f64,
+}
+
+impl Default for RegisterConfig {
+    fn default() -> Self {
+        Self {
+            georef: GeorefConfig::default(),
+            gicp: GicpConfig::default(),
+            anchor: AnchorConfig::default(),
+            voxel_size_m: 0.3,
+            keyframe_every: 2,
+            overlap_radius_m: 6.0,
+            overlap_min_gap_s: 10.0,
+            match_sigma: (0.002, 0.02),
+            ins_sigma_floor: (0.02, 0.015),
+            paint_points_per_scan: 200,
+            paint_gates_m: vec![0.5, 0.3, 0.2],
+            coarse_search_m: 2.6,
+        }
+    }
+}
+
+/// A drive on disk: `lidar/*.pcd`, an INS CSV and a rig.
+#[derive(Debug)]
+pub struct Drive {
+    /// The INS solution (`world_from_gnss`).
+    pub ins: InsSolution,
+    /// Georeferencer built from the INS and the rig.
+    pub georef: Georeferencer,
+    /// Keyframe scans, georeferenced with the INS.
+    pub scans: Vec<(PathBuf, WorldScan)>,
+}
+
+/// Loads and georeferences every `keyframe_every`-th scan of `drive_dir` (`lidar/*.pcd`,
+/// `ins.csv`, `rig.toml` or `rig_nominal.toml`). INS positions are in `origin`'s CRS (the
+/// layout's): an INS file that declares another CRS is refused.
+pub fn load_drive(
+    drive_dir: &Path,
+    rig_path: Option<&Path>,
+    origin: &hdmap_core::GeoOrigin,
+    cfg: &RegisterConfig,
+) -> Result<Drive, RegisterError> {
+    let ins_path = drive_dir.join("ins.csv");
+    let mut ins = hdmap_io::trajectory::read_ins_csv(&ins_path, None)?;
+    match &ins.trajectory.origin {
+        Some(o) if o.epsg != origin.epsg => {
+            return Err(RegisterError::Input {
+                path: ins_path.display().to_string(),
+                message: format!("the INS is in EPSG:{}, the layout in EPSG:{}", o.epsg, origin.epsg),
+            });
+        }
+        Some(_) => {}
+        None => ins.trajectory.origin = Some(origin.clone()),
+    }
+    let rig_path = match rig_path {
+        Some(p) => p.to_path_buf(),
+        None => ["rig.toml", "rig_nominal.toml"]
+            .iter()
+            .map(|n| drive_dir.join(n))
+            .find(|p| p.exists())
+            .ok_or_else(|| RegisterError::Input {
+                path: drive_dir.display().to_string(),
+                message: "no rig.toml or rig_nominal.toml".into(),
+            })?,
+    };
+    let rig = hdmap_io::rig::read_rig(&rig_path)?;
+    let gnss_from_lidar = rig.transform(FrameId::Gnss, LIDAR)?;
+    let georef = Georeferencer {
+        world_from_gnss: ins.trajectory.clone(),
+        gnss_from_lidar,
+        lidar_time_offset_ns: rig.time_offset_ns(LIDAR),
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(drive_dir.join("lidar"))
+        .map_err(|e| RegisterError::Input {
+            path: drive_dir.join("lidar").display().to_string(),
+            message: e.to_string(),
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "pcd"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(RegisterError::Input {
+            path: drive_dir.join("lidar").display().to_string(),
+            message: "no .pcd scans".into(),
+        });
+    }
+    let keep: Vec<PathBuf> = files.into_iter().step_by(cfg.keyframe_every.max(1)).collect();
+    let scans = keep
+        .par_iter()
+        .map(|p| {
+            let f = hdmap_io::pcd::read_pcd(p)?;
+            Ok((p.clone(), georef.georeference(p, &f.cloud, &cfg.georef)?))
+        })
+        .collect::<Result<Vec<_>, RegisterError>>()?;
+    Ok(Drive { ins, georef, scans })
+}
+
+/// A scan-matching constraint.
+#[derive(Debug, Clone)]
+pub struct MatchEdge {
+    /// Keyframe indices.
+    pub i: usize,
+    /// Keyframe indices.
+    pub j: usize,
+    /// `lidar_i_from_lidar_j` measured.
+    pub i_from_j: Isometry3<f64>,
+    /// Between passes (not consecutive).
+    pub overlap: bool,
+}
+
+/// Residual statistics of the paint constraints at the solution.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct PaintResiduals {
+    /// Marking points associated (last round).
+    pub points: usize,
+    /// Median horizontal distance of marking points to their layout line, m.
+    pub median_m: f64,
+    /// 95th percentile, m.
+    pub p95_m: f64,
+}
+
+/// The registered drive.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    /// Keyframe stamps, ns.
+    pub stamps_ns: Vec<i64>,
+    /// Corrected `world_from_lidar` (absolute CRS coordinates).
+    pub world_from_lidar: Vec<Isometry3<f64>>,
+    /// Marginal covariance per pose (rotation first, body frame), if solved.
+    pub covariances: Vec<Matrix6<f64>>,
+    /// Scan-matching edges used.
+    pub edges: Vec<MatchEdge>,
+    /// Paint residuals (layout constraints only).
+    pub paint: Option<PaintResiduals>,
+}
+
+fn scan_cloud(s: &WorldScan, cfg: &RegisterConfig) -> Result<GicpCloud, RegisterError> {
+    GicpCloud::new(voxel_downsample(&s.points_lidar, cfg.voxel_size_m), cfg.gicp.k_neighbours)
+}
+
+/// Scan matching: consecutive keyframes, and keyframes of other passes within the overlap
+/// radius (coarse 2.5 m correspondences first, then the configured ones).
+pub fn match_scans(drive: &Drive, cfg: &RegisterConfig) -> Result<Vec<MatchEdge>, RegisterError> {
+    let n = drive.scans.len();
+    let clouds: Vec<GicpCloud> =
+        drive.scans.par_iter().map(|(_, s)| scan_cloud(s, cfg)).collect::<Result<_, _>>()?;
+    let ins_pose = |k: usize| drive.scans[k].1.world_from_lidar;
+    let mut pairs: Vec<(usize, usize, bool)> = (1..n).map(|k| (k - 1, k, false)).collect();
+    let mut last_overlap: Option<usize> = None;
+    for i in 0..n {
+        if last_overlap.is_some_and(|l| i < l + 3) {
+            continue;
+        }
+        let pi = ins_pose(i).translation.vector;
+        let best = (0..i)
+            .filter(|&j| {
+                (drive.scans[i].1.stamp_ns - drive.scans[j].1.stamp_ns) as f64 * 1e-9 >= cfg.overlap_min_gap_s
+            })
+            .map(|j| (j, (ins_pose(j).translation.vector - pi).norm()))
+            .filter(|(_, d)| *d <= cfg.overlap_radius_m)
+            .inspect(|(j, d)| tracing::debug!("overlap candidate {i}-{j}: {d:.1} m"))
+            .min_by(|a, b| a.1.total_cmp(&b.1));
+        if let Some((j, _)) = best {
+            pairs.push((j, i, true));
+            last_overlap = Some(i);
+        }
+    }
+    let coarse = GicpConfig { max_correspondence_m: 2.5, ..cfg.gicp.clone() };
+    let edges = pairs
+        .par_iter()
+        .filter_map(|&(i, j, overlap)| {
+            let init = ins_pose(i).inverse() * ins_pose(j);
+            let r0 = align(&clouds[i], &clouds[j], &init, &coarse);
+            let r = align(&clouds[i], &clouds[j], &r0.target_from_source, &cfg.gicp);
+            let inlier_share = r.inliers as f64 / clouds[j].len() as f64;
+            (r.converged && inlier_share >= 0.5).then_some(MatchEdge {
+                i,
+                j,
+                i_from_j: r.target_from_source,
+                overlap,
+            })
+        })
+        .collect();
+    Ok(edges)
+}
+
+/// INS prior covariance of keyframe `k` in the pose's body frame (rotation first).
+fn ins_cov(drive: &Drive, k: usize, cfg: &RegisterConfig) -> Matrix6<f64> {
+    let stamp = drive.scans[k].1.stamp_ns;
+    let poses = &drive.ins.trajectory.poses;
+    let idx = poses.partition_point(|p| p.stamp_ns < stamp).min(poses.len() - 1);
+    let pos = drive.ins.position_std_m.as_ref().map(|v| v[idx]).unwrap_or([1.0; 3]);
+    let att = drive.ins.attitude_std_rad.as_ref().map(|v| v[idx]).unwrap_or([0.01; 3]);
+    let (pf, af) = cfg.ins_sigma_floor;
+    let world = Matrix3::from_diagonal(
+        &[pos[0].max(pf).powi(2), pos[1].max(pf).powi(2), pos[2].max(pf).powi(2)].into(),
+    );
+    let r = drive.scans[k].1.world_from_lidar.rotation.to_rotation_matrix().into_inner();
+    let mut c = diag_cov([att[0].max(af), att[1].max(af), att[2].max(af)], [0.0; 3]);
+    c.fixed_view_mut::<3, 3>(3, 3).copy_from(&(r.transpose() * world * r));
+    c
+}
+
+/// Adjusts the drive's trajectory with the chosen constraints. `layout` is needed for
+/// [`Constraints::Layout`]; `edges` are reused between ablation runs.
+#[allow(clippy::needless_range_loop)] // keyframe k indexes poses, priors and marking points alike
+pub fn register(
+    drive: &Drive,
+    edges: &[MatchEdge],
+    layout: Option<&RoadLayout>,
+    constraints: Constraints,
+    cfg: &RegisterConfig,
+) -> Result<Registration, RegisterError> {
+    let n = drive.scans.len();
+    let stamps_ns: Vec<i64> = drive.scans.iter().map(|(_, s)| s.stamp_ns).collect();
+    let ins: Vec<Isometry3<f64>> = drive.scans.iter().map(|(_, s)| s.world_from_lidar).collect();
+    if constraints == Constraints::GnssOnly {
+        let covariances = (0..n).map(|k| ins_cov(drive, k, cfg)).collect();
+        return Ok(Registration {
+            stamps_ns,
+            world_from_lidar: ins,
+            covariances,
+            edges: Vec::new(),
+            paint: None,
+        });
+    }
+    // Graph-local coordinates: the first INS position.
+    let o = ins[0].translation.vector;
+    let to_local = |t: &Isometry3<f64>| {
+        let mut l = *t;
+        l.translation.vector -= o;
+        l
+    };
+    let (sr, st) = cfg.match_sigma;
+    let match_cov = diag_cov([sr; 3], [st; 3]);
+    let paint_index = match (constraints, layout) {
+        (Constraints::Layout, Some(l)) => Some(PaintIndex::new(l)),
+        (Constraints::Layout, None) => {
+            return Err(RegisterError::Solver("layout constraints need a layout".into()));
+        }
+        _ => None,
+    };
+    if paint_index.as_ref().is_some_and(|p| p.is_empty()) {
+        return Err(RegisterError::Solver(
+            "the layout has no lane boundary or stop line to anchor to".into(),
+        ));
+    }
+    let paint_pts: Vec<Vec<[f64; 3]>> = drive
+        .scans
+        .iter()
+        .map(|(_, s)| {
+            let Some(int) = s.intensity.as_ref() else { return Vec::new() };
+            let idx = marking_points(&s.points_lidar, int, &cfg.anchor);
+            let step = (idx.len() / cfg.paint_points_per_scan.max(1)).max(1);
+            idx.iter().step_by(step).map(|&i| s.points_lidar[i]).collect()
+        })
+        .collect();
+    let rounds: Vec<Option<f64>> =
+        if paint_index.is_some() { cfg.paint_gates_m.iter().map(|g| Some(*g)).collect() } else { vec![None] };
+    let mut current: Vec<Isometry3<f64>> = ins.iter().map(to_local).collect();
+    if let (Constraints::Layout, Some(layout)) = (constraints, layout) {
+        coarse_paint_offsets(&mut current, &paint_pts, layout, [o.x, o.y], cfg);
+    }
+    let mut solution = None;
+    let mut paint_stats = None;
+    for gate in rounds {
+        let mut g = PoseGraph::new(&current);
+        for k in 0..n {
+            g.prior(k, &to_local(&ins[k]), &ins_cov(drive, k, cfg))?;
+        }
+        for e in edges {
+            g.between(e.i, e.j, &e.i_from_j, &match_cov)?;
+        }
+        if let (Some(gate), Some(index)) = (gate, paint_index.as_ref()) {
+            let mut dists = Vec::new();
+            for k in 0..n {
+                for p in &paint_pts[k] {
+                    let w = current[k] * Point3::from(*p);
+                    let abs = [w.x + o.x, w.y + o.y, w.z + o.z];
+                    if let Some((a, b, d)) = index.nearest(abs, gate) {
+                        let la = [a[0] - o.x, a[1] - o.y, a[2] - o.z];
+                        let lb = [b[0] - o.x, b[1] - o.y, b[2] - o.z];
+                        g.paint(k, *p, la, lb);
+                        dists.push(d);
+                    }
+                }
+            }
+            dists.sort_by(f64::total_cmp);
+            let q = |f: f64| {
+                dists
+                    .get(((dists.len() as f64 * f) as usize).min(dists.len().saturating_sub(1)))
+                    .copied()
+                    .unwrap_or(f64::NAN)
+            };
+            paint_stats = Some(PaintResiduals { points: dists.len(), median_m: q(0.5), p95_m: q(0.95) });
+            tracing::info!("paint round (gate {gate} m): {} marking points associated", dists.len());
+        }
+        let s = g.solve(50)?;
+        current = s.poses.clone();
+        solution = Some(s);
+    }
+    let s = solution.ok_or_else(|| RegisterError::Solver("no solve round ran".into()))?;
+    // Residuals at the solution (re-associated with the final gate).
+    if let Some(index) = paint_index.as_ref() {
+        let gate = cfg.paint_gates_m.last().copied().unwrap_or(0.4);
+        let mut dists = Vec::new();
+        for k in 0..n {
+            for p in &paint_pts[k] {
+                let w = current[k] * Point3::from(*p);
+                if let Some((_, _, d)) = index.nearest([w.x + o.x, w.y + o.y, w.z + o.z], gate) {
+                    dists.push(d);
+                }
+            }
+        }
+        dists.sort_by(f64::total_cmp);
+        let q = |f: f64| {
+            dists
+                .get(((dists.len() as f64 * f) as usize).min(dists.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or(f64::NAN)
+        };
+        paint_stats = Some(PaintResiduals { points: dists.len(), median_m: q(0.5), p95_m: q(0.95) });
+    }
+    let world_from_lidar = s
+        .poses
+        .iter()
+        .map(|t| {
+            let mut w = *t;
+            w.translation.vector += o;
+            w
+        })
+        .collect();
+    Ok(Registration {
+        stamps_ns,
+        world_from_lidar,
+        covariances: s.covariances,
+        edges: edges.to_vec(),
+        paint: paint_stats,
+    })
+}
+
+/// Coarse GNSS correction before the fine association: for each keyframe, the horizontal
+/// shift within ±2.5 m that puts most marking points of it and its neighbours (±5
+/// keyframes) on the layout's paint, median-filtered along the drive, applied to `poses`.
+fn coarse_paint_offsets(
+    poses: &mut [Isometry3<f64>],
+    paint_pts: &[Vec<[f64; 3]>],
+    layout: &RoadLayout,
+    o: [f64; 2],
+    cfg: &RegisterConfig,
+) {
+    let n = poses.len();
+    let world: Vec<Vec<[f64; 2]>> = (0..n)
+        .map(|k| {
+            paint_pts[k]
+                .iter()
+                .map(|p| {
+                    let w = poses[k] * Point3::from(*p);
+                    [w.x + o[0], w.y + o[1]]
+                })
+                .collect()
+        })
+        .collect();
+    let all: Vec<&[f64; 2]> = world.iter().flatten().collect();
+    if all.is_empty() {
+        return;
+    }
+    let m = cfg.coarse_search_m + 1.0;
+    let bbox = [
+        all.iter().map(|p| p[0]).fold(f64::INFINITY, f64::min) - m,
+        all.iter().map(|p| p[1]).fold(f64::INFINITY, f64::min) - m,
+        all.iter().map(|p| p[0]).fold(f64::NEG_INFINITY, f64::max) + m,
+        all.iter().map(|p| p[1]).fold(f64::NEG_INFINITY, f64::max) + m,
+    ];
+    let mask = crate::anchor::PaintMask::new(layout, bbox, 0.05, 0.12);
+    let offsets: Vec<Option<[f64; 2]>> = (0..n)
+        .into_par_iter()
+        .map(|k| {
+            let pts: Vec<[f64; 2]> =
+                world[k.saturating_sub(5)..(k + 6).min(n)].iter().flatten().copied().collect();
+            if pts.len() < 30 {
+                return None;
+            }
+            let (c, _) = mask.best_offset(&pts, cfg.coarse_search_m, 0.2)?;
+            let (f, _) = mask.best_offset(
+                &pts.iter().map(|p| [p[0] + c[0], p[1] + c[1]]).collect::<Vec<_>>(),
+                0.2,
+                0.05,
+            )?;
+            Some([c[0] + f[0], c[1] + f[1]])
+        })
+        .collect();
+    for k in 0..n {
+        let mut xs: Vec<[f64; 2]> =
+            offsets[k.saturating_sub(5)..(k + 6).min(n)].iter().flatten().copied().collect();
+        if xs.is_empty() {
+            continue;
+        }
+        let mid = xs.len() / 2;
+        xs.sort_by(|a, b| a[0].total_cmp(&b[0]));
+        let dx = xs[mid][0];
+        xs.sort_by(|a, b| a[1].total_cmp(&b[1]));
+        let dy = xs[mid][1];
+        poses[k].translation.vector.x += dx;
+        poses[k].translation.vector.y += dy;
+    }
+}
+
+/// Absolute trajectory error of `estimate` against a true `world_from_lidar` trajectory:
+/// (RMSE, max) of position error in m, horizontal and 3D.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Ate {
+    /// Horizontal RMSE, m.
+    pub rmse_xy_m: f64,
+    /// Horizontal max, m.
+    pub max_xy_m: f64,
+    /// 3D RMSE, m.
+    pub rmse_m: f64,
+    /// 3D max, m.
+    pub max_m: f64,
+    /// Mean rotation error, degrees.
+    pub mean_rot_deg: f64,
+}
+
+/// ATE of poses at stamps against a truth trajectory (interpolated at each stamp).
+pub fn ate(stamps_ns: &[i64], estimate: &[Isometry3<f64>], truth: &Trajectory) -> Result<Ate, RegisterError> {
+    let mut s_xy = 0.0;
+    let mut s3 = 0.0;
+    let (mut m_xy, mut m3, mut rot) = (0.0f64, 0.0f64, 0.0);
+    let (first, last) = truth.span_ns();
+    for (t, e) in stamps_ns.iter().zip(estimate) {
+        // f64 Unix seconds carry ~0.2 µs of rounding: clamp within 1 µs of the ends.
+        let t = if (first - 1000..first).contains(t) {
+            first
+        } else if (last + 1..=last + 1000).contains(t) {
+            last
+        } else {
+            *t
+        };
+        let g = truth.interpolate(t)?;
+        let d = e.translation.vector - g.translation.vector;
+        let xy = d.x.hypot(d.y);
+        s_xy += xy * xy;
+        s3 += d.norm_squared();
+        m_xy = m_xy.max(xy);
+        m3 = m3.max(d.norm());
+        rot += e.rotation.angle_to(&g.rotation).to_degrees();
+    }
+    let n = stamps_ns.len().max(1) as f64;
+    Ok(Ate {
+        rmse_xy_m: (s_xy / n).sqrt(),
+        max_xy_m: m_xy,
+        rmse_m: (s3 / n).sqrt(),
+        max_m: m3,
+        mean_rot_deg: rot / n,
+    })
+}
+
+/// The registration as a `world_from_lidar0` trajectory in the INS's CRS.
+pub fn trajectory(reg: &Registration, drive: &Drive) -> Result<Trajectory, RegisterError> {
+    let poses = reg
+        .stamps_ns
+        .iter()
+        .zip(&reg.world_from_lidar)
+        .map(|(s, t)| StampedPose { stamp_ns: *s, target_from_source: *t })
+        .collect();
+    let mut t = Trajectory::new(FrameId::World, LIDAR, poses)?;
+    t.origin = drive.ins.trajectory.origin.clone();
+    t.origin_relative = drive.ins.trajectory.origin_relative;
+    Ok(t)
+}

@@ -1,0 +1,56 @@
+//! The simulated demo drive (GNSS drifting by metres in the street canyon) registered onto
+//! the simulator's truth layout: the ablation GNSS only / + scan matching / + layout, scored
+//! by absolute trajectory error against the true LiDAR poses.
+
+use hdmap_core::FrameId;
+use hdmap_register::drive::{Constraints, RegisterConfig, ate, load_drive, match_scans, register};
+
+#[test]
+fn demo_drive_ablation_against_true_poses() {
+    let root = hdmap_io::testdata::repo_root();
+    let sim = hdmap_sim::load_config(&root.join("configs/sim/demo.toml")).expect("demo config");
+    let dir = tempfile::tempdir().expect("tempdir");
+    hdmap_sim::simulate(&sim, dir.path(), |_, _, _| {}).expect("simulate");
+    let layout = hdmap_io::layout::read_layout_geojson(&dir.path().join(hdmap_sim::files::LAYOUT_GEOJSON))
+        .expect("layout");
+    let truth = hdmap_io::trajectory::read_pose_csv(
+        &dir.path().join(hdmap_sim::files::SCAN_POSES_TRUE),
+        FrameId::World,
+        FrameId::Lidar(0),
+    )
+    .expect("truth");
+    // Truth is in true time; LiDAR stamps carry the LiDAR clock offset of the true rig.
+    let off = hdmap_io::rig::read_rig(&dir.path().join(hdmap_sim::files::RIG_TRUE))
+        .expect("rig")
+        .time_offset_ns(FrameId::Lidar(0));
+    let cfg = RegisterConfig::default();
+    let drive = load_drive(&dir.path().join("drive"), None, &layout.origin, &cfg).expect("load drive");
+    let edges = match_scans(&drive, &cfg).expect("scan matching");
+    assert!(
+        edges.len() + 5 >= drive.scans.len(),
+        "most consecutive keyframes match: {} of {}",
+        edges.len(),
+        drive.scans.len()
+    );
+    let mut rows = Vec::new();
+    for c in [Constraints::GnssOnly, Constraints::ScanMatching, Constraints::Layout] {
+        let r = register(&drive, &edges, Some(&layout), c, &cfg).expect("register");
+        let stamps: Vec<i64> = r.stamps_ns.iter().map(|s| s - off).collect();
+        let a = ate(&stamps, &r.world_from_lidar, &truth).expect("ate");
+        eprintln!(
+            "{c:?}: ATE xy RMSE {:.1} cm max {:.1} cm, 3D RMSE {:.1} cm, rotation {:.2}°, paint {:?}",
+            100.0 * a.rmse_xy_m,
+            100.0 * a.max_xy_m,
+            100.0 * a.rmse_m,
+            a.mean_rot_deg,
+            r.paint
+        );
+        assert!(r.covariances.iter().all(|c| c.diagonal().iter().all(|v| v.is_finite() && *v > 0.0)));
+        rows.push(a);
+    }
+    // The drive does drift by metres (the case the stage exists for) ...
+    assert!(rows[0].max_xy_m > 1.0, "{:?}", rows[0]);
+    // ... and anchoring on the layout reduces the error (measured 95 → 70 cm RMSE; the issue's
+    // 10 cm target is not reached yet, see BENCHMARK.md).
+    assert!(rows[2].rmse_xy_m < 0.85 * rows[0].rmse_xy_m, "{:?} vs {:?}", rows[2], rows[0]);
+}
