@@ -317,7 +317,6 @@ pub fn register(
         coarse_paint_offsets(&mut current, &paint_pts, layout, [o.x, o.y], cfg);
     }
     let mut solution = None;
-    let mut paint_stats = None;
     for gate in rounds {
         let mut g = PoseGraph::new(&current);
         for k in 0..n {
@@ -327,28 +326,11 @@ pub fn register(
             g.between(e.i, e.j, &e.i_from_j, &match_cov)?;
         }
         if let (Some(gate), Some(index)) = (gate, paint_index.as_ref()) {
-            let mut dists = Vec::new();
-            for k in 0..n {
-                for p in &paint_pts[k] {
-                    let w = current[k] * Point3::from(*p);
-                    let abs = [w.x + o.x, w.y + o.y, w.z + o.z];
-                    if let Some((a, b, d)) = index.nearest(abs, gate) {
-                        let la = [a[0] - o.x, a[1] - o.y, a[2] - o.z];
-                        let lb = [b[0] - o.x, b[1] - o.y, b[2] - o.z];
-                        g.paint(k, *p, la, lb);
-                        dists.push(d);
-                    }
-                }
+            let pairs = associate(index, &paint_pts, &current, o, gate);
+            for (k, p, a, b, _) in &pairs {
+                g.paint(*k, *p, sub(*a, o), sub(*b, o));
             }
-            dists.sort_by(f64::total_cmp);
-            let q = |f: f64| {
-                dists
-                    .get(((dists.len() as f64 * f) as usize).min(dists.len().saturating_sub(1)))
-                    .copied()
-                    .unwrap_or(f64::NAN)
-            };
-            paint_stats = Some(PaintResiduals { points: dists.len(), median_m: q(0.5), p95_m: q(0.95) });
-            tracing::info!("paint round (gate {gate} m): {} marking points associated", dists.len());
+            tracing::info!("paint round (gate {gate} m): {} marking points associated", pairs.len());
         }
         let s = g.solve(50)?;
         current = s.poses.clone();
@@ -356,17 +338,10 @@ pub fn register(
     }
     let s = solution.ok_or_else(|| RegisterError::Solver("no solve round ran".into()))?;
     // Residuals at the solution (re-associated with the final gate).
-    if let Some(index) = paint_index.as_ref() {
+    let paint_stats = paint_index.as_ref().map(|index| {
         let gate = cfg.paint_gates_m.last().copied().unwrap_or(0.4);
-        let mut dists = Vec::new();
-        for k in 0..n {
-            for p in &paint_pts[k] {
-                let w = current[k] * Point3::from(*p);
-                if let Some((_, _, d)) = index.nearest([w.x + o.x, w.y + o.y, w.z + o.z], gate) {
-                    dists.push(d);
-                }
-            }
-        }
+        let mut dists: Vec<f64> =
+            associate(index, &paint_pts, &current, o, gate).into_iter().map(|x| x.4).collect();
         dists.sort_by(f64::total_cmp);
         let q = |f: f64| {
             dists
@@ -374,8 +349,8 @@ pub fn register(
                 .copied()
                 .unwrap_or(f64::NAN)
         };
-        paint_stats = Some(PaintResiduals { points: dists.len(), median_m: q(0.5), p95_m: q(0.95) });
-    }
+        PaintResiduals { points: dists.len(), median_m: q(0.5), p95_m: q(0.95) }
+    });
     let world_from_lidar = s
         .poses
         .iter()
@@ -392,6 +367,33 @@ pub fn register(
         edges: edges.to_vec(),
         paint: paint_stats,
     })
+}
+
+fn sub(a: [f64; 3], o: hdmap_core::nalgebra::Vector3<f64>) -> [f64; 3] {
+    [a[0] - o.x, a[1] - o.y, a[2] - o.z]
+}
+
+/// Each keyframe's marking points (at the graph-local poses `current`, origin `o`) paired with
+/// their nearest painted segment within `gate_m`: (keyframe, LiDAR point, segment start, end
+/// in absolute coordinates, horizontal distance).
+#[allow(clippy::type_complexity)]
+fn associate(
+    index: &PaintIndex,
+    paint_pts: &[Vec<[f64; 3]>],
+    current: &[Isometry3<f64>],
+    o: hdmap_core::nalgebra::Vector3<f64>,
+    gate_m: f64,
+) -> Vec<(usize, [f64; 3], [f64; 3], [f64; 3], f64)> {
+    let mut out = Vec::new();
+    for (k, pts) in paint_pts.iter().enumerate() {
+        for p in pts {
+            let w = current[k] * Point3::from(*p);
+            if let Some((a, b, d)) = index.nearest([w.x + o.x, w.y + o.y, w.z + o.z], gate_m) {
+                out.push((k, *p, a, b, d));
+            }
+        }
+    }
+    out
 }
 
 /// Coarse GNSS correction before the fine association: for each keyframe, the horizontal

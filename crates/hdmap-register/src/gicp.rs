@@ -79,7 +79,7 @@ pub fn voxel_downsample(points: &[[f64; 3]], voxel_size_m: f64) -> Vec<[f64; 3]>
         }
         e.1 += 1;
     }
-    let mut v: Vec<([i64; 3], ([f64; 3], u32))> = cells.into_iter().collect();
+    let mut v: Vec<_> = cells.into_iter().collect();
     v.sort_unstable_by_key(|(k, _)| *k);
     v.into_iter().map(|(_, (s, n))| [0, 1, 2].map(|k| base[k] + s[k] / n as f64)).collect()
 }
