@@ -4,6 +4,7 @@
 use hdmap_core::RoadLayout;
 use kiddo::SquaredEuclidean;
 use kiddo::immutable::float::kdtree::ImmutableKdTree;
+use rayon::prelude::*;
 
 /// Settings of marking extraction and association.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,11 +21,20 @@ pub struct AnchorConfig {
     pub intensity_ratio: f64,
     /// Association gate: a marking point farther than this from every painted line is not used, m.
     pub gate_m: f64,
+    /// Gap between the two lines of a double line, m (the layout stores one line width).
+    pub double_gap_m: f64,
 }
 
 impl Default for AnchorConfig {
     fn default() -> Self {
-        Self { ground_cell_m: 1.0, ground_band_m: 0.15, max_range_m: 20.0, intensity_ratio: 5.5, gate_m: 0.6 }
+        Self {
+            ground_cell_m: 1.0,
+            ground_band_m: 0.15,
+            max_range_m: 20.0,
+            intensity_ratio: 5.5,
+            gate_m: 0.6,
+            double_gap_m: 0.12,
+        }
     }
 }
 
@@ -69,30 +79,116 @@ pub fn marking_points(points_lidar: &[[f64; 3]], intensity: &[f32], cfg: &Anchor
         .collect()
 }
 
-/// The layout's painted lines as 3D segments with a kd-tree over points every 0.5 m.
-pub struct PaintIndex {
+/// What the layout says about a marking point seen at a horizontal position.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PaintHit {
+    /// On paint (inside a painted outline): only the point's height is constrained.
+    Inside {
+        /// Layout height at the point, m.
+        z: f64,
+    },
+    /// Off paint by `d` metres: `q` is the nearest point of the nearest outline and `n` the
+    /// unit direction from `q` to the point (the residual is `n·(p − q)`).
+    Outside {
+        /// Nearest outline point (absolute CRS coordinates).
+        q: [f64; 2],
+        /// Unit normal from `q` toward the point.
+        n: [f64; 2],
+        /// Distance, m.
+        d: f64,
+        /// Layout height at `q`, m.
+        z: f64,
+    },
+}
+
+/// The layout's paint as small polygons (dashes and strips cut per segment into quads, stop
+/// lines, crosswalks, surface marks), indexed on a grid, plus the painted lines in 3D for
+/// heights. Lane-line dashes, stop lines and crosswalk edges make the distance to paint
+/// constrain a pose along the road as well as across it.
+pub struct PaintModel {
+    shift: [f64; 2],
+    pieces: Vec<Vec<[f64; 2]>>,
+    grid: std::collections::HashMap<(i64, i64), Vec<u32>>,
     segments: Vec<([f64; 3], [f64; 3])>,
     tree: ImmutableKdTree<f64, u32, 2, 32>,
     samples: Vec<u32>,
-    shift: [f64; 2],
 }
 
-impl PaintIndex {
-    /// Lane boundaries and stop lines of `layout` (absolute CRS coordinates).
-    pub fn new(layout: &RoadLayout) -> Self {
-        let mut lines: Vec<Vec<[f64; 3]>> = layout
+/// Grid cell of the piece index, m.
+const GRID_M: f64 = 2.0;
+/// Largest association gate the grid supports, m.
+pub const MAX_GATE_M: f64 = 1.5;
+
+impl PaintModel {
+    /// The paint of `layout` (absolute CRS coordinates); `double_gap_m` is the gap between the
+    /// two lines of a double line (the layout stores one line width).
+    pub fn new(layout: &RoadLayout, double_gap_m: f64) -> Self {
+        let shift = layout
             .lane_boundaries
             .iter()
-            .map(|b| b.points.iter().map(|p| [p.x, p.y, p.z]).collect())
-            .collect();
-        lines.extend(layout.stop_lines.iter().map(|s| s.points.iter().map(|p| [p.x, p.y, p.z]).collect()));
+            .flat_map(|b| b.points.first())
+            .chain(layout.stop_lines.iter().flat_map(|s| s.points.first()))
+            .map(|p| [p.x, p.y])
+            .next()
+            .unwrap_or([0.0; 2]);
+        let mut pieces: Vec<Vec<[f64; 2]>> = Vec::new();
+        for b in &layout.lane_boundaries {
+            for ring in hdmap_core::boundary_paint(b, double_gap_m) {
+                pieces.extend(strip_quads(&ring));
+            }
+        }
+        for s in &layout.stop_lines {
+            for w in s.points.windows(2) {
+                pieces.push(rectangle([w[0].x, w[0].y], [w[1].x, w[1].y], s.width_m));
+            }
+        }
+        for c in &layout.crosswalks {
+            pieces.push(c.polygon.iter().map(|p| [p.x, p.y]).collect());
+        }
+        for m in &layout.surface_marks {
+            pieces.push(m.polygon.iter().map(|p| [p.x, p.y]).collect());
+        }
+        pieces.retain(|p| p.len() >= 3);
+        for p in &mut pieces {
+            for v in p.iter_mut() {
+                *v = [v[0] - shift[0], v[1] - shift[1]];
+            }
+        }
+        let mut grid: std::collections::HashMap<(i64, i64), Vec<u32>> = Default::default();
+        for (k, p) in pieces.iter().enumerate() {
+            let lo = |i: usize| p.iter().map(|v| v[i]).fold(f64::INFINITY, f64::min) - MAX_GATE_M;
+            let hi = |i: usize| p.iter().map(|v| v[i]).fold(f64::NEG_INFINITY, f64::max) + MAX_GATE_M;
+            let c = |x: f64| (x / GRID_M).floor() as i64;
+            for gx in c(lo(0))..=c(hi(0)) {
+                for gy in c(lo(1))..=c(hi(1)) {
+                    grid.entry((gx, gy)).or_default().push(k as u32);
+                }
+            }
+        }
+        // Heights: every painted line and outline as 3D segments.
+        let mut lines: Vec<Vec<[f64; 3]>> = Vec::new();
+        let p3 =
+            |v: &[hdmap_core::nalgebra::Point3<f64>]| v.iter().map(|p| [p.x, p.y, p.z]).collect::<Vec<_>>();
+        lines.extend(layout.lane_boundaries.iter().map(|b| p3(&b.points)));
+        lines.extend(layout.stop_lines.iter().map(|s| p3(&s.points)));
+        for ring in layout
+            .crosswalks
+            .iter()
+            .map(|c| &c.polygon)
+            .chain(layout.surface_marks.iter().map(|m| &m.polygon))
+        {
+            let mut r = p3(ring);
+            if let Some(f) = r.first().copied() {
+                r.push(f);
+            }
+            lines.push(r);
+        }
         let mut segments = Vec::new();
         for l in &lines {
             for w in l.windows(2) {
                 segments.push((w[0], w[1]));
             }
         }
-        let shift = segments.first().map(|s| [s.0[0], s.0[1]]).unwrap_or([0.0; 2]);
         let mut pts = Vec::new();
         let mut samples = Vec::new();
         for (k, (a, b)) in segments.iter().enumerate() {
@@ -105,48 +201,119 @@ impl PaintIndex {
             }
         }
         let tree = ImmutableKdTree::new_from_slice(&pts);
-        Self { segments, tree, samples, shift }
+        Self { shift, pieces, grid, segments, tree, samples }
     }
 
-    /// Number of painted segments.
+    /// Number of paint pieces.
     pub fn len(&self) -> usize {
-        self.segments.len()
+        self.pieces.len()
     }
 
-    /// True when the layout has no painted line.
+    /// True when the layout has no paint.
     pub fn is_empty(&self) -> bool {
-        self.segments.is_empty()
+        self.pieces.is_empty()
     }
 
-    /// The nearest painted segment to a world point within `gate_m` (horizontal distance):
-    /// (segment start, segment end, horizontal distance).
-    pub fn nearest(&self, p: [f64; 3], gate_m: f64) -> Option<([f64; 3], [f64; 3], f64)> {
-        if self.segments.is_empty() {
-            return None;
-        }
+    /// Layout height at a horizontal position: the height of the nearest painted line or
+    /// outline within 2 m, interpolated along its segment.
+    pub fn height(&self, p: [f64; 2]) -> Option<f64> {
         let q = [p[0] - self.shift[0], p[1] - self.shift[1]];
-        let near = self.tree.within_unsorted::<SquaredEuclidean>(&q, (gate_m + 0.5).powi(2));
-        let mut best: Option<([f64; 3], [f64; 3], f64)> = None;
+        let near = self.tree.within_unsorted::<SquaredEuclidean>(&q, 2.5f64.powi(2));
+        let mut best: Option<(f64, f64)> = None;
         for n in near {
             let (a, b) = self.segments[self.samples[n.item as usize] as usize];
-            let d = seg_dist_2d(p, a, b);
-            if d <= gate_m && best.is_none_or(|x| d < x.2) {
-                best = Some((a, b, d));
+            let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
+            let l2 = dx * dx + dy * dy;
+            let t =
+                if l2 > 0.0 { (((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / l2).clamp(0.0, 1.0) } else { 0.0 };
+            let d = (p[0] - a[0] - t * dx).hypot(p[1] - a[1] - t * dy);
+            if d <= 2.0 && best.is_none_or(|x| d < x.0) {
+                best = Some((d, a[2] + t * (b[2] - a[2])));
             }
         }
-        best
+        best.map(|b| b.1)
+    }
+
+    /// Where a marking point at horizontal position `p` (absolute) stands against the paint:
+    /// inside an outline, or off it by at most `gate_m` (≤ [`MAX_GATE_M`]); `None` when farther
+    /// from every outline or without a layout height.
+    pub fn query(&self, p: [f64; 2], gate_m: f64) -> Option<PaintHit> {
+        let q = [p[0] - self.shift[0], p[1] - self.shift[1]];
+        let cell = ((q[0] / GRID_M).floor() as i64, (q[1] / GRID_M).floor() as i64);
+        let cands = self.grid.get(&cell)?;
+        let mut best: Option<([f64; 2], f64)> = None;
+        for &k in cands {
+            let poly = &self.pieces[k as usize];
+            if point_in_polygon(q, poly) {
+                return Some(PaintHit::Inside { z: self.height(p)? });
+            }
+            for i in 0..poly.len() {
+                let (a, b) = (poly[i], poly[(i + 1) % poly.len()]);
+                let (f, d) = foot(q, a, b);
+                if best.is_none_or(|x| d < x.1) {
+                    best = Some((f, d));
+                }
+            }
+        }
+        let (f, d) = best?;
+        if d > gate_m.min(MAX_GATE_M) || d <= 0.0 {
+            return None;
+        }
+        let abs = [f[0] + self.shift[0], f[1] + self.shift[1]];
+        let n = [(p[0] - abs[0]) / d, (p[1] - abs[1]) / d];
+        Some(PaintHit::Outside { q: abs, n, d, z: self.height(abs)? })
+    }
+
+    /// True when horizontal position `p` (absolute) is on paint or within `radius_m` of it.
+    pub fn near(&self, p: [f64; 2], radius_m: f64) -> bool {
+        self.query(p, radius_m).is_some()
     }
 }
 
-fn seg_dist_2d(p: [f64; 3], a: [f64; 3], b: [f64; 3]) -> f64 {
+/// The quads of a strip ring (one side, then the other reversed: see
+/// [`hdmap_core::boundary_paint`]), one per segment of the centre line.
+fn strip_quads(ring: &[[f64; 2]]) -> Vec<Vec<[f64; 2]>> {
+    let n = ring.len() / 2;
+    if ring.len() % 2 != 0 || n < 2 {
+        return vec![ring.to_vec()];
+    }
+    (0..n - 1).map(|i| vec![ring[i], ring[i + 1], ring[2 * n - 2 - i], ring[2 * n - 1 - i]]).collect()
+}
+
+/// A rectangle of `width` centred on segment `a`–`b`.
+fn rectangle(a: [f64; 2], b: [f64; 2], width: f64) -> Vec<[f64; 2]> {
+    let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
+    let l = dx.hypot(dy).max(1e-12);
+    let (nx, ny) = (-dy / l * width / 2.0, dx / l * width / 2.0);
+    vec![[a[0] + nx, a[1] + ny], [b[0] + nx, b[1] + ny], [b[0] - nx, b[1] - ny], [a[0] - nx, a[1] - ny]]
+}
+
+/// Crossing-number test.
+fn point_in_polygon(p: [f64; 2], poly: &[[f64; 2]]) -> bool {
+    let mut inside = false;
+    let n = poly.len();
+    for i in 0..n {
+        let (a, b) = (poly[i], poly[(i + 1) % n]);
+        if (a[1] > p[1]) != (b[1] > p[1]) {
+            let x = a[0] + (p[1] - a[1]) / (b[1] - a[1]) * (b[0] - a[0]);
+            if p[0] < x {
+                inside = !inside;
+            }
+        }
+    }
+    inside
+}
+
+/// Nearest point of segment `a`–`b` to `p`, and the distance.
+fn foot(p: [f64; 2], a: [f64; 2], b: [f64; 2]) -> ([f64; 2], f64) {
     let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
     let l2 = dx * dx + dy * dy;
     let t = if l2 > 0.0 { (((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / l2).clamp(0.0, 1.0) } else { 0.0 };
-    (p[0] - a[0] - t * dx).hypot(p[1] - a[1] - t * dy)
+    let f = [a[0] + t * dx, a[1] + t * dy];
+    (f, (p[0] - f[0]).hypot(p[1] - f[1]))
 }
 
-/// A raster of "near paint" cells (within `radius_m` of a painted line) over a box, for the
-/// coarse search of the GNSS offset.
+/// A raster of "on or near paint" cells over a box, for the coarse search of the GNSS offset.
 pub struct PaintMask {
     x0: f64,
     y0: f64,
@@ -157,40 +324,19 @@ pub struct PaintMask {
 }
 
 impl PaintMask {
-    /// Rasterises the layout's lane boundaries and stop lines inside `[xmin, ymin, xmax, ymax]`.
-    pub fn new(layout: &RoadLayout, bbox: [f64; 4], cell_m: f64, radius_m: f64) -> Self {
+    /// Rasterises `model`'s paint, dilated by `radius_m`, inside `[xmin, ymin, xmax, ymax]`.
+    pub fn new(model: &PaintModel, bbox: [f64; 4], cell_m: f64, radius_m: f64) -> Self {
         let w = ((bbox[2] - bbox[0]) / cell_m).ceil().max(1.0) as usize;
         let h = ((bbox[3] - bbox[1]) / cell_m).ceil().max(1.0) as usize;
-        let mut bits = vec![false; w * h];
-        let r = (radius_m / cell_m).ceil() as i64;
-        let mut lines: Vec<Vec<[f64; 2]>> =
-            layout.lane_boundaries.iter().map(|b| b.points.iter().map(|p| [p.x, p.y]).collect()).collect();
-        lines.extend(layout.stop_lines.iter().map(|s| s.points.iter().map(|p| [p.x, p.y]).collect()));
-        for l in &lines {
-            for seg in l.windows(2) {
-                let (a, b) = (seg[0], seg[1]);
-                let len = (b[0] - a[0]).hypot(b[1] - a[1]);
-                let n = (len / (0.5 * cell_m)).ceil().max(1.0) as usize;
-                for s in 0..=n {
-                    let t = s as f64 / n as f64;
-                    let (x, y) = (a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1]));
-                    let (cx, cy) = (((x - bbox[0]) / cell_m) as i64, ((y - bbox[1]) / cell_m) as i64);
-                    for dy in -r..=r {
-                        for dx in -r..=r {
-                            let (u, v) = (cx + dx, cy + dy);
-                            if u >= 0
-                                && v >= 0
-                                && (u as usize) < w
-                                && (v as usize) < h
-                                && ((dx * dx + dy * dy) as f64) * cell_m * cell_m <= radius_m * radius_m
-                            {
-                                bits[v as usize * w + u as usize] = true;
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        let bits: Vec<bool> = (0..w * h)
+            .into_par_iter()
+            .map(|i| {
+                let (u, v) = (i % w, i / w);
+                let x = bbox[0] + (u as f64 + 0.5) * cell_m;
+                let y = bbox[1] + (v as f64 + 0.5) * cell_m;
+                model.near([x, y], radius_m)
+            })
+            .collect();
         Self { x0: bbox[0], y0: bbox[1], cell_m, w, h, bits }
     }
 

@@ -10,7 +10,7 @@ use hdmap_io::trajectory::InsSolution;
 use rayon::prelude::*;
 
 use crate::RegisterError;
-use crate::anchor::{AnchorConfig, PaintIndex, marking_points};
+use crate::anchor::{AnchorConfig, PaintHit, PaintModel, marking_points};
 use crate::georef::{GeorefConfig, Georeferencer, LIDAR, WorldScan};
 use crate::gicp::{GicpCloud, GicpConfig, align, voxel_downsample};
 use crate::graph::{PoseGraph, diag_cov};
@@ -68,7 +68,7 @@ impl Default for RegisterConfig {
             match_sigma: (0.002, 0.02),
             ins_sigma_floor: (0.02, 0.015),
             paint_points_per_scan: 200,
-            paint_gates_m: vec![0.5, 0.3, 0.2],
+            paint_gates_m: vec![1.0, 0.6, 0.35, 0.2],
             coarse_search_m: 2.6,
         }
     }
@@ -168,7 +168,9 @@ pub struct MatchEdge {
 pub struct PaintResiduals {
     /// Marking points associated (last round).
     pub points: usize,
-    /// Median horizontal distance of marking points to their layout line, m.
+    /// Share of them that lie on the layout's paint.
+    pub on_paint_share: f64,
+    /// Median horizontal distance of marking points to the layout's paint (0 on paint), m.
     pub median_m: f64,
     /// 95th percentile, m.
     pub p95_m: f64,
@@ -289,7 +291,7 @@ pub fn register(
     let (sr, st) = cfg.match_sigma;
     let match_cov = diag_cov([sr; 3], [st; 3]);
     let paint_index = match (constraints, layout) {
-        (Constraints::Layout, Some(l)) => Some(PaintIndex::new(l)),
+        (Constraints::Layout, Some(l)) => Some(PaintModel::new(l, cfg.anchor.double_gap_m)),
         (Constraints::Layout, None) => {
             return Err(RegisterError::Solver("layout constraints need a layout".into()));
         }
@@ -297,7 +299,7 @@ pub fn register(
     };
     if paint_index.as_ref().is_some_and(|p| p.is_empty()) {
         return Err(RegisterError::Solver(
-            "the layout has no lane boundary or stop line to anchor to".into(),
+            "the layout has no paint (lane lines, stop lines, crosswalks, marks) to anchor to".into(),
         ));
     }
     let paint_pts: Vec<Vec<[f64; 3]>> = drive
@@ -313,8 +315,8 @@ pub fn register(
     let rounds: Vec<Option<f64>> =
         if paint_index.is_some() { cfg.paint_gates_m.iter().map(|g| Some(*g)).collect() } else { vec![None] };
     let mut current: Vec<Isometry3<f64>> = ins.iter().map(to_local).collect();
-    if let (Constraints::Layout, Some(layout)) = (constraints, layout) {
-        coarse_paint_offsets(&mut current, &paint_pts, layout, [o.x, o.y], cfg);
+    if let Some(model) = paint_index.as_ref() {
+        coarse_paint_offsets(&mut current, &paint_pts, model, o, cfg);
     }
     let mut solution = None;
     for gate in rounds {
@@ -327,8 +329,13 @@ pub fn register(
         }
         if let (Some(gate), Some(index)) = (gate, paint_index.as_ref()) {
             let pairs = associate(index, &paint_pts, &current, o, gate);
-            for (k, p, a, b, _) in &pairs {
-                g.paint(*k, *p, sub(*a, o), sub(*b, o));
+            for (k, p, hit) in &pairs {
+                match *hit {
+                    PaintHit::Inside { z } => g.paint(*k, *p, None, z - o.z),
+                    PaintHit::Outside { q, n, z, .. } => {
+                        g.paint(*k, *p, Some(([q[0] - o.x, q[1] - o.y], n)), z - o.z)
+                    }
+                }
             }
             tracing::info!("paint round (gate {gate} m): {} marking points associated", pairs.len());
         }
@@ -340,8 +347,13 @@ pub fn register(
     // Residuals at the solution (re-associated with the final gate).
     let paint_stats = paint_index.as_ref().map(|index| {
         let gate = cfg.paint_gates_m.last().copied().unwrap_or(0.4);
-        let mut dists: Vec<f64> =
-            associate(index, &paint_pts, &current, o, gate).into_iter().map(|x| x.4).collect();
+        let mut dists: Vec<f64> = associate(index, &paint_pts, &current, o, gate)
+            .into_iter()
+            .map(|x| match x.2 {
+                PaintHit::Inside { .. } => 0.0,
+                PaintHit::Outside { d, .. } => d,
+            })
+            .collect();
         dists.sort_by(f64::total_cmp);
         let q = |f: f64| {
             dists
@@ -349,7 +361,13 @@ pub fn register(
                 .copied()
                 .unwrap_or(f64::NAN)
         };
-        PaintResiduals { points: dists.len(), median_m: q(0.5), p95_m: q(0.95) }
+        let on = dists.iter().filter(|d| **d == 0.0).count();
+        PaintResiduals {
+            points: dists.len(),
+            on_paint_share: on as f64 / dists.len().max(1) as f64,
+            median_m: q(0.5),
+            p95_m: q(0.95),
+        }
     });
     let world_from_lidar = s
         .poses
@@ -369,56 +387,57 @@ pub fn register(
     })
 }
 
-fn sub(a: [f64; 3], o: hdmap_core::nalgebra::Vector3<f64>) -> [f64; 3] {
-    [a[0] - o.x, a[1] - o.y, a[2] - o.z]
-}
-
-/// Each keyframe's marking points (at the graph-local poses `current`, origin `o`) paired with
-/// their nearest painted segment within `gate_m`: (keyframe, LiDAR point, segment start, end
-/// in absolute coordinates, horizontal distance).
-#[allow(clippy::type_complexity)]
+/// Each keyframe's marking points (at the graph-local poses `current`, origin `o`) against
+/// the layout's paint within `gate_m`: (keyframe, LiDAR point, hit in absolute coordinates).
 fn associate(
-    index: &PaintIndex,
+    index: &PaintModel,
     paint_pts: &[Vec<[f64; 3]>],
     current: &[Isometry3<f64>],
     o: hdmap_core::nalgebra::Vector3<f64>,
     gate_m: f64,
-) -> Vec<(usize, [f64; 3], [f64; 3], [f64; 3], f64)> {
-    let mut out = Vec::new();
-    for (k, pts) in paint_pts.iter().enumerate() {
-        for p in pts {
-            let w = current[k] * Point3::from(*p);
-            if let Some((a, b, d)) = index.nearest([w.x + o.x, w.y + o.y, w.z + o.z], gate_m) {
-                out.push((k, *p, a, b, d));
-            }
-        }
-    }
-    out
+) -> Vec<(usize, [f64; 3], PaintHit)> {
+    paint_pts
+        .par_iter()
+        .enumerate()
+        .flat_map_iter(|(k, pts)| {
+            pts.iter().filter_map(move |p| {
+                let w = current[k] * Point3::from(*p);
+                let h = index.query([w.x + o.x, w.y + o.y], gate_m)?;
+                let z = match h {
+                    PaintHit::Inside { z } | PaintHit::Outside { z, .. } => z,
+                };
+                // Paint lies on the road: a bright point far above or below it is something else.
+                ((w.z + o.z - z).abs() <= (2.0 * gate_m).max(0.15)).then_some((k, *p, h))
+            })
+        })
+        .collect()
 }
 
 /// Coarse GNSS correction before the fine association: for each keyframe, the horizontal
-/// shift within ±2.5 m that puts most marking points of it and its neighbours (±5
-/// keyframes) on the layout's paint, median-filtered along the drive, applied to `poses`.
+/// shift within ±`coarse_search_m` that puts most marking points of it and its neighbours
+/// (±5 keyframes) on the layout's paint, then the height shift that puts them at the paint's
+/// height (median), both median-filtered along the drive and applied to `poses` (graph-local,
+/// origin `o`).
 fn coarse_paint_offsets(
     poses: &mut [Isometry3<f64>],
     paint_pts: &[Vec<[f64; 3]>],
-    layout: &RoadLayout,
-    o: [f64; 2],
+    model: &PaintModel,
+    o: hdmap_core::nalgebra::Vector3<f64>,
     cfg: &RegisterConfig,
 ) {
     let n = poses.len();
-    let world: Vec<Vec<[f64; 2]>> = (0..n)
+    let world: Vec<Vec<[f64; 3]>> = (0..n)
         .map(|k| {
             paint_pts[k]
                 .iter()
                 .map(|p| {
                     let w = poses[k] * Point3::from(*p);
-                    [w.x + o[0], w.y + o[1]]
+                    [w.x + o.x, w.y + o.y, w.z + o.z]
                 })
                 .collect()
         })
         .collect();
-    let all: Vec<&[f64; 2]> = world.iter().flatten().collect();
+    let all: Vec<&[f64; 3]> = world.iter().flatten().collect();
     if all.is_empty() {
         return;
     }
@@ -429,38 +448,49 @@ fn coarse_paint_offsets(
         all.iter().map(|p| p[0]).fold(f64::NEG_INFINITY, f64::max) + m,
         all.iter().map(|p| p[1]).fold(f64::NEG_INFINITY, f64::max) + m,
     ];
-    let mask = crate::anchor::PaintMask::new(layout, bbox, 0.05, 0.12);
-    let offsets: Vec<Option<[f64; 2]>> = (0..n)
+    let mask = crate::anchor::PaintMask::new(model, bbox, 0.05, 0.05);
+    let window = |k: usize| k.saturating_sub(5)..(k + 6).min(n);
+    let offsets: Vec<Option<[f64; 3]>> = (0..n)
         .into_par_iter()
         .map(|k| {
-            let pts: Vec<[f64; 2]> =
-                world[k.saturating_sub(5)..(k + 6).min(n)].iter().flatten().copied().collect();
+            let pts: Vec<[f64; 3]> = world[window(k)].iter().flatten().copied().collect();
             if pts.len() < 30 {
                 return None;
             }
-            let (c, _) = mask.best_offset(&pts, cfg.coarse_search_m, 0.2)?;
+            let xy: Vec<[f64; 2]> = pts.iter().map(|p| [p[0], p[1]]).collect();
+            let (c, _) = mask.best_offset(&xy, cfg.coarse_search_m, 0.2)?;
             let (f, _) = mask.best_offset(
-                &pts.iter().map(|p| [p[0] + c[0], p[1] + c[1]]).collect::<Vec<_>>(),
+                &xy.iter().map(|p| [p[0] + c[0], p[1] + c[1]]).collect::<Vec<_>>(),
                 0.2,
                 0.05,
             )?;
-            Some([c[0] + f[0], c[1] + f[1]])
+            let (dx, dy) = (c[0] + f[0], c[1] + f[1]);
+            let mut dz: Vec<f64> = pts
+                .iter()
+                .filter(|p| mask.hit(p[0] + dx, p[1] + dy))
+                .filter_map(|p| model.height([p[0] + dx, p[1] + dy]).map(|z| z - p[2]))
+                .collect();
+            let dz = median(&mut dz)?;
+            Some([dx, dy, dz])
         })
         .collect();
     for k in 0..n {
-        let mut xs: Vec<[f64; 2]> =
-            offsets[k.saturating_sub(5)..(k + 6).min(n)].iter().flatten().copied().collect();
-        if xs.is_empty() {
-            continue;
+        let xs: Vec<[f64; 3]> = offsets[window(k)].iter().flatten().copied().collect();
+        for axis in 0..3 {
+            let mut v: Vec<f64> = xs.iter().map(|x| x[axis]).collect();
+            if let Some(d) = median(&mut v) {
+                poses[k].translation.vector[axis] += d;
+            }
         }
-        let mid = xs.len() / 2;
-        xs.sort_by(|a, b| a[0].total_cmp(&b[0]));
-        let dx = xs[mid][0];
-        xs.sort_by(|a, b| a[1].total_cmp(&b[1]));
-        let dy = xs[mid][1];
-        poses[k].translation.vector.x += dx;
-        poses[k].translation.vector.y += dy;
     }
+}
+
+fn median(v: &mut [f64]) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    let m = v.len() / 2;
+    Some(*v.select_nth_unstable_by(m, f64::total_cmp).1)
 }
 
 /// Absolute trajectory error of `estimate` against a true `world_from_lidar` trajectory:

@@ -26,14 +26,15 @@ mod symbols {
 }
 use symbols::X;
 
-/// A painted-line observation: a marking point in the LiDAR frame lies on the layout line
-/// through `a`–`b` (graph-local world coordinates): residual = (signed horizontal distance to
-/// the line, height above the line at the foot point).
+/// A paint observation: a marking point in the LiDAR frame lies at the layout's paint
+/// height and, when it was seen off paint, on the nearest paint outline: residual =
+/// (`n·(p − q)` horizontally or 0 for a point on paint, height above the paint).
 #[derive(Clone, Debug)]
 pub struct PaintResidual {
     p_lidar: Vector3,
-    a: [f64; 3],
-    b: [f64; 3],
+    /// Nearest outline point and unit normal (graph-local), or `None` when on paint.
+    edge: Option<([f64; 2], [f64; 2])>,
+    z: f64,
 }
 
 #[factrs::mark]
@@ -45,15 +46,11 @@ impl Residual1 for PaintResidual {
 
     fn residual1<T: Numeric>(&self, t: SE3<T>) -> VectorX<T> {
         let p = t.apply(self.p_lidar.cast::<T>().as_view());
-        let (dx, dy) = (self.b[0] - self.a[0], self.b[1] - self.a[1]);
-        let len = dx.hypot(dy).max(1e-9);
-        let (ux, uy) = (dx / len, dy / len);
-        let rx = p[0] - T::from(self.a[0]);
-        let ry = p[1] - T::from(self.a[1]);
-        let lateral = rx * T::from(-uy) + ry * T::from(ux);
-        let along = (rx * T::from(ux) + ry * T::from(uy)) / T::from(len);
-        let z_line = T::from(self.a[2]) + along * T::from(self.b[2] - self.a[2]);
-        VectorX::from_vec(vec![lateral, p[2] - z_line])
+        let horizontal = match self.edge {
+            Some((q, n)) => (p[0] - T::from(q[0])) * T::from(n[0]) + (p[1] - T::from(q[1])) * T::from(n[1]),
+            None => T::from(0.0),
+        };
+        VectorX::from_vec(vec![horizontal, p[2] - T::from(self.z)])
     }
 }
 
@@ -128,7 +125,8 @@ impl PoseGraph {
         Ok(())
     }
 
-    /// A relative-pose constraint `i_from_j` with its covariance (rotation first), Huber-robust.
+    /// A relative-pose constraint `i_from_j` with its covariance (rotation first), Huber-robust
+    /// beyond 10 σ (a failed match must not hold a pose, a good one must not let go of it).
     pub fn between(
         &mut self,
         i: usize,
@@ -141,14 +139,16 @@ impl PoseGraph {
             BetweenResidual::new(to_se3(i_from_j)),
             (X(i as u32), X(j as u32)),
             noise,
-            Huber::new(2.0)
+            Huber::new(10.0)
         ]);
         Ok(())
     }
 
-    /// A paint observation on pose `i` (Huber-robust: wrong associations are down-weighted).
-    pub fn paint(&mut self, i: usize, p_lidar: [f64; 3], a: [f64; 3], b: [f64; 3]) {
-        let r = PaintResidual { p_lidar: Vector3::new(p_lidar[0], p_lidar[1], p_lidar[2]), a, b };
+    /// A paint observation on pose `i`: the LiDAR point `p_lidar`, the nearest outline point
+    /// and normal when it was off paint (graph-local), the paint height (Huber-robust: wrong
+    /// associations are down-weighted).
+    pub fn paint(&mut self, i: usize, p_lidar: [f64; 3], edge: Option<([f64; 2], [f64; 2])>, z: f64) {
+        let r = PaintResidual { p_lidar: Vector3::new(p_lidar[0], p_lidar[1], p_lidar[2]), edge, z };
         let noise = GaussianNoise::<2>::from_diag_sigmas(PAINT_SIGMA_M.0, PAINT_SIGMA_M.1);
         self.graph.add_factor(fac![r, X(i as u32), noise, Huber::new(1.345)]);
     }

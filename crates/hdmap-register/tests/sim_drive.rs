@@ -1,6 +1,7 @@
 //! The simulated demo drive (GNSS drifting by metres in the street canyon) registered onto
 //! the simulator's truth layout: the ablation GNSS only / + scan matching / + layout, scored
-//! by absolute trajectory error against the true LiDAR poses.
+//! by absolute trajectory error against the true LiDAR poses (the target: ≤ 10 cm
+//! RMSE after anchoring, marking points on the layout's paint).
 
 use hdmap_core::FrameId;
 use hdmap_register::drive::{Constraints, RegisterConfig, ate, load_drive, match_scans, register};
@@ -33,6 +34,7 @@ fn demo_drive_ablation_against_true_poses() {
         drive.scans.len()
     );
     let mut rows = Vec::new();
+    let mut last_paint = None;
     for c in [Constraints::GnssOnly, Constraints::ScanMatching, Constraints::Layout] {
         let r = register(&drive, &edges, Some(&layout), c, &cfg).expect("register");
         let stamps: Vec<i64> = r.stamps_ns.iter().map(|s| s - off).collect();
@@ -47,10 +49,16 @@ fn demo_drive_ablation_against_true_poses() {
         );
         assert!(r.covariances.iter().all(|c| c.diagonal().iter().all(|v| v.is_finite() && *v > 0.0)));
         rows.push(a);
+        last_paint = r.paint.clone();
     }
     // The drive does drift by metres (the case the stage exists for) ...
     assert!(rows[0].max_xy_m > 1.0, "{:?}", rows[0]);
-    // ... and anchoring on the layout reduces the error (measured 95 → 70 cm RMSE; the issue's
-    // 10 cm target is not reached yet, see BENCHMARK.md).
-    assert!(rows[2].rmse_xy_m < 0.85 * rows[0].rmse_xy_m, "{:?} vs {:?}", rows[2], rows[0]);
+    // ... scan matching alone smooths it but cannot remove a drift shared by neighbours ...
+    assert!(rows[1].rmse_xy_m < rows[0].rmse_xy_m, "{:?} vs {:?}", rows[1], rows[0]);
+    // ... and anchoring on the layout brings it within the target of 10 cm RMSE.
+    assert!(rows[2].rmse_xy_m <= 0.10, "{:?}", rows[2]);
+    assert!(rows[2].rmse_m <= 0.10, "{:?}", rows[2]);
+    let paint = last_paint.expect("layout run reports paint residuals");
+    assert!(paint.on_paint_share >= 0.8, "{paint:?}");
+    assert!(paint.median_m <= 0.05, "{paint:?}");
 }
