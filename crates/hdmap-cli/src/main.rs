@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 mod layout_cmd;
+mod register_cmd;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// hdmap: hybrid HD-map building from orthophotos and mobile-mapping drives.
@@ -51,6 +52,9 @@ enum Command {
     Calibrate(CalibrateCommand),
     /// Extract the road layout (markings, lanes, topology, 3D) from an orthophoto.
     Layout(layout_cmd::LayoutArgs),
+    /// Georeference a drive's scans and register them onto a road layout: corrected
+    /// trajectory, covariances, aligned cloud, residual report.
+    Register(register_cmd::RegisterArgs),
     /// Train a model.
     #[command(subcommand)]
     Train(TrainCommand),
@@ -289,6 +293,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Layout(a) => report(layout_cmd::layout(&a)),
+        Command::Register(a) => report(register_cmd::register_drive(&a)),
         Command::Train(TrainCommand::Layout(a)) => report(layout_cmd::train_layout(&a)),
         Command::Sim { config, out, seed, aerial_only } => match sim(&config, &out, seed, aerial_only) {
             Ok(()) => ExitCode::SUCCESS,

@@ -33,9 +33,60 @@ pub fn civil_to_ns(year: i64, month: u32, day: u32, hour: u32, minute: u32, seco
     ((days * 86_400 + hour as i64 * 3600 + minute as i64 * 60 + second as i64) * NS_PER_S) + nanos as i64
 }
 
+/// Dates (UTC) from which GPS time ran ahead of UTC by one more second (IERS Bulletin C; none
+/// announced after 2017-01-01 as of 2026).
+const LEAP_SECOND_DATES: [(i64, u32, u32); 18] = [
+    (1981, 7, 1),
+    (1982, 7, 1),
+    (1983, 7, 1),
+    (1985, 7, 1),
+    (1988, 1, 1),
+    (1990, 1, 1),
+    (1991, 1, 1),
+    (1992, 7, 1),
+    (1993, 7, 1),
+    (1994, 7, 1),
+    (1996, 1, 1),
+    (1997, 7, 1),
+    (1999, 1, 1),
+    (2006, 1, 1),
+    (2009, 1, 1),
+    (2012, 7, 1),
+    (2015, 7, 1),
+    (2017, 1, 1),
+];
+
+/// GPS − UTC in whole seconds at a Unix time (seconds).
+pub fn gps_minus_utc_s(unix_s: f64) -> i64 {
+    LEAP_SECOND_DATES
+        .iter()
+        .filter(|(y, m, d)| unix_s >= (days_from_civil(*y, *m, *d) * 86_400) as f64)
+        .count() as i64
+}
+
+/// Unix seconds (UTC) to adjusted standard GPS time (GPS seconds since 1980-01-06 minus 10⁹,
+/// the LAS convention).
+pub fn unix_to_gps_adjusted_s(unix_s: f64) -> f64 {
+    let gps_epoch = (days_from_civil(1980, 1, 6) * 86_400) as f64;
+    unix_s - gps_epoch + gps_minus_utc_s(unix_s) as f64 - 1e9
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gps_time_matches_published_offsets() {
+        // GPS − UTC is 18 s since 2017 and 17 s in 2016 (IERS); the GPS epoch is Unix
+        // 315 964 800 (1980-01-06).
+        assert_eq!(gps_minus_utc_s(1_700_000_000.0), 18);
+        assert_eq!(gps_minus_utc_s(1_460_000_000.0), 17);
+        assert_eq!(gps_minus_utc_s(315_964_800.0), 0);
+        // 2021-10-26 16:21:29.468 UTC = GPS week 2181, 231 707.468 s (+18 s leap).
+        let t = unix_to_gps_adjusted_s(1_635_265_289.468);
+        let gps = t + 1e9;
+        assert!((gps - (2181.0 * 604_800.0 + 231_707.468)).abs() < 1e-5, "{gps}");
+    }
 
     #[test]
     fn civil_dates_match_known_epochs() {

@@ -39,6 +39,12 @@ where
     writer.flush().map_err(os)?;
     let file = writer.into_inner().map_err(|e| os(e.into_error()))?;
     file.sync_all().map_err(os)?;
+    // Temporary files are created private (0600); an output is an ordinary file.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(os)?;
+    }
     tmp_path.persist(path).map_err(|e| os(e.error))?;
     Ok(())
 }

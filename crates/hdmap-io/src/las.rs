@@ -728,8 +728,9 @@ pub fn write_las(path: &Path, cloud: &PointCloud, options: &LasWriteOptions) -> 
     builder.generating_software = format!("hdmap {}", env!("CARGO_PKG_VERSION"));
     builder.file_source_id = options.file_source_id;
     builder.guid = options.guid;
+    // LAS stores GPS time: Unix (UTC) times are converted to adjusted standard GPS time.
     builder.gps_time_type = match cloud.time_base {
-        TimeBase::GpsAdjustedStandard => GpsTimeType::Standard,
+        TimeBase::GpsAdjustedStandard | TimeBase::Unix => GpsTimeType::Standard,
         _ => GpsTimeType::Week,
     };
     let drop_crs = options.crs.is_some();
@@ -828,7 +829,13 @@ pub fn write_las(path: &Path, cloud: &PointCloud, options: &LasWriteOptions) -> 
     let classification = cloud.classification.as_deref();
     let intensity = cloud.intensity.as_deref();
     let returns = (cloud.return_number.as_deref(), cloud.number_of_returns.as_deref());
-    let time = cloud.time_s.as_deref();
+    let gps_from_unix: Option<Vec<f64>> = match (cloud.time_base, cloud.time_s.as_deref()) {
+        (TimeBase::Unix, Some(t)) => {
+            Some(t.iter().map(|v| hdmap_core::time::unix_to_gps_adjusted_s(*v)).collect())
+        }
+        _ => None,
+    };
+    let time = gps_from_unix.as_deref().or(cloud.time_s.as_deref());
     // Encodes point i into `r` (one record, zeroed) in the on-disk layout.
     let encode = |i: usize, r: &mut [u8]| {
         let p = cloud.positions.get(i);

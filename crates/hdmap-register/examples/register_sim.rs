@@ -1,16 +1,22 @@
-//! Registers a simulated drive (`hdmap sim` output directory) onto its truth layout and prints
-//! the ablation and, with a second argument, per-keyframe errors (along / across the true
-//! heading) as CSV to that path. Diagnostic companion of `tests/sim_drive.rs`.
+//! Registers a simulated drive (`hdmap sim` output directory) onto a layout (default: its truth
+//! layout; e.g. `hdmap layout`'s extraction instead) and prints the ablation and, with a third
+//! argument, per-keyframe errors (along / across the true heading) as CSV to that path.
+//! Diagnostic companion of `tests/sim_drive.rs`.
 //!
-//! `cargo run -p hdmap-register --example register_sim -- out/demo [errors.csv]`
+//! `cargo run -p hdmap-register --example register_sim -- out/demo [layout.gpkg|-] [errors.csv]`
 
 use hdmap_core::FrameId;
 use hdmap_register::drive::{Constraints, RegisterConfig, ate, load_drive, match_scans, register};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let dir = std::path::PathBuf::from(args.get(1).ok_or("usage: register_sim SIM_DIR [errors.csv]")?);
-    let layout = hdmap_io::layout::read_layout_geojson(&dir.join("truth/layout.geojson"))?;
+    let dir =
+        std::path::PathBuf::from(args.get(1).ok_or("usage: register_sim SIM_DIR [LAYOUT|-] [errors.csv]")?);
+    let layout = match args.get(2).map(String::as_str) {
+        None | Some("-") => hdmap_io::layout::read_layout_geojson(&dir.join("truth/layout.geojson"))?,
+        Some(p) if p.ends_with(".gpkg") => hdmap_io::layout::read_layout_gpkg(std::path::Path::new(p))?,
+        Some(p) => hdmap_io::layout::read_layout_geojson(std::path::Path::new(p))?,
+    };
     let truth = hdmap_io::trajectory::read_pose_csv(
         &dir.join("truth/scan_poses_true.csv"),
         FrameId::World,
@@ -55,7 +61,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             csv.push_str(&format!("{c:?},{k},{s},{along:.4},{across:.4},{:.4}\n", d.z));
         }
     }
-    if let Some(p) = args.get(2) {
+    if let Some(p) = args.get(3) {
         std::fs::write(p, csv)?;
     }
     Ok(())

@@ -274,7 +274,7 @@ impl PaintModel {
 /// [`hdmap_core::boundary_paint`]), one per segment of the centre line.
 fn strip_quads(ring: &[[f64; 2]]) -> Vec<Vec<[f64; 2]>> {
     let n = ring.len() / 2;
-    if ring.len() % 2 != 0 || n < 2 {
+    if !ring.len().is_multiple_of(2) || n < 2 {
         return vec![ring.to_vec()];
     }
     (0..n - 1).map(|i| vec![ring[i], ring[i + 1], ring[2 * n - 2 - i], ring[2 * n - 1 - i]]).collect()

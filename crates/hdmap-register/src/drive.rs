@@ -189,6 +189,9 @@ pub struct Registration {
     pub edges: Vec<MatchEdge>,
     /// Paint residuals (layout constraints only).
     pub paint: Option<PaintResiduals>,
+    /// Per scan-matching edge, how far the solution departs from the measured relative pose:
+    /// (rotation °, translation m).
+    pub edge_residuals: Vec<(f64, f64)>,
 }
 
 fn scan_cloud(s: &WorldScan, cfg: &RegisterConfig) -> Result<GicpCloud, RegisterError> {
@@ -279,6 +282,7 @@ pub fn register(
             covariances,
             edges: Vec::new(),
             paint: None,
+            edge_residuals: Vec::new(),
         });
     }
     // Graph-local coordinates: the first INS position.
@@ -382,6 +386,13 @@ pub fn register(
         stamps_ns,
         world_from_lidar,
         covariances: s.covariances,
+        edge_residuals: edges
+            .iter()
+            .map(|e| {
+                let d = e.i_from_j.inverse() * (s.poses[e.i].inverse() * s.poses[e.j]);
+                (d.rotation.angle().to_degrees(), d.translation.vector.norm())
+            })
+            .collect(),
         edges: edges.to_vec(),
         paint: paint_stats,
     })

@@ -2,13 +2,16 @@
 //!
 //! The road half meets the sky half. [`georef`] deskews every scan with the INS trajectory and
 //! the rig; [`gicp`] aligns scans and passes (Generalized-ICP on kd-trees, robust kernel,
-//! parallel); the layout anchoring and trajectory adjustment build on both.
+//! parallel); [`anchor`] finds road paint in the scans and the layout's paint outlines;
+//! [`graph`] and [`drive`] adjust the trajectory with INS priors, scan matches and paint
+//! constraints; [`output`] writes the corrected trajectory, covariances, cloud and report.
 
 pub mod anchor;
 pub mod drive;
 pub mod georef;
 pub mod gicp;
 pub mod graph;
+pub mod output;
 
 use thiserror::Error;
 

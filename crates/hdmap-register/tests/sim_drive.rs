@@ -35,8 +35,12 @@ fn demo_drive_ablation_against_true_poses() {
     );
     let mut rows = Vec::new();
     let mut last_paint = None;
+    let out = tempfile::tempdir().expect("tempdir");
     for c in [Constraints::GnssOnly, Constraints::ScanMatching, Constraints::Layout] {
         let r = register(&drive, &edges, Some(&layout), c, &cfg).expect("register");
+        if c == Constraints::Layout {
+            check_outputs(out.path(), &drive, &r, &truth, off);
+        }
         let stamps: Vec<i64> = r.stamps_ns.iter().map(|s| s - off).collect();
         let a = ate(&stamps, &r.world_from_lidar, &truth).expect("ate");
         eprintln!(
@@ -61,4 +65,40 @@ fn demo_drive_ablation_against_true_poses() {
     let paint = last_paint.expect("layout run reports paint residuals");
     assert!(paint.on_paint_share >= 0.8, "{paint:?}");
     assert!(paint.median_m <= 0.05, "{paint:?}");
+}
+
+/// The written outputs read back: the trajectory file scores the same ATE as the registration
+/// in memory, the cloud holds every keyframe point in the layout's CRS, covariances are finite.
+fn check_outputs(
+    out: &std::path::Path,
+    drive: &hdmap_register::drive::Drive,
+    r: &hdmap_register::drive::Registration,
+    truth: &hdmap_core::Trajectory,
+    off: i64,
+) {
+    use hdmap_register::output::{files, write_outputs};
+    let report = write_outputs(out, drive, r).expect("write outputs");
+    let traj =
+        hdmap_io::trajectory::read_pose_csv(&out.join(files::TRAJECTORY), FrameId::World, FrameId::Lidar(0))
+            .expect("trajectory back");
+    assert_eq!(traj.origin.as_ref().map(|o| o.epsg), Some(5186));
+    let stamps: Vec<i64> = traj.poses.iter().map(|p| p.stamp_ns - off).collect();
+    let poses: Vec<_> = traj.poses.iter().map(|p| p.target_from_source).collect();
+    let a_file = ate(&stamps, &poses, truth).expect("ate");
+    let a_mem = ate(&r.stamps_ns.iter().map(|s| s - off).collect::<Vec<_>>(), &r.world_from_lidar, truth)
+        .expect("ate");
+    assert!((a_file.rmse_m - a_mem.rmse_m).abs() < 1e-4, "{a_file:?} vs {a_mem:?}");
+    let h = hdmap_io::las::read_las_header(&out.join(files::CLOUD)).expect("cloud header");
+    let n: usize = drive.scans.iter().map(|(_, s)| s.points_lidar.len()).sum();
+    assert_eq!(h.point_count as usize, n);
+    assert_eq!(report.cloud_points, n);
+    let cov = std::fs::read_to_string(out.join(files::COVARIANCE)).expect("covariance");
+    assert_eq!(cov.lines().count(), r.world_from_lidar.len() + 1);
+    assert!(
+        cov.lines().skip(1).all(|l| l.split(',').skip(1).all(|v| v.parse::<f64>().is_ok_and(f64::is_finite)))
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join(files::REPORT)).expect("report"))
+            .expect("json");
+    assert_eq!(json["keyframes"].as_u64(), Some(r.world_from_lidar.len() as u64));
 }

@@ -1,0 +1,83 @@
+//! `hdmap register`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use hdmap_register::drive::{Constraints, RegisterConfig, load_drive, match_scans, register};
+
+/// Which constraints `hdmap register` uses.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum ConstraintsArg {
+    /// The INS poses as recorded (georeference and deskew only).
+    Gnss,
+    /// + scan matching between keyframes.
+    Scan,
+    /// + the layout's paint (the default).
+    Layout,
+}
+
+/// Arguments of `hdmap register`.
+#[derive(clap::Args)]
+pub struct RegisterArgs {
+    /// Drive directory: `lidar/*.pcd`, `ins.csv` and `rig.toml` (or `rig_nominal.toml`).
+    #[arg(long)]
+    pub drive: PathBuf,
+    /// Road layout to anchor on (`hdmap layout` output: .gpkg or .geojson); its CRS is the
+    /// CRS of the INS positions and of every output.
+    #[arg(long)]
+    pub layout: PathBuf,
+    /// Output directory: trajectory.csv, covariance.csv, cloud.laz, report.json.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Rig file instead of the drive's own.
+    #[arg(long)]
+    pub rig: Option<PathBuf>,
+    /// Constraints of the adjustment.
+    #[arg(long, value_enum, default_value_t = ConstraintsArg::Layout)]
+    pub constraints: ConstraintsArg,
+}
+
+/// Runs `hdmap register`.
+pub fn register_drive(a: &RegisterArgs) -> anyhow::Result<()> {
+    let layout = match a.layout.extension().and_then(|e| e.to_str()) {
+        Some("gpkg") => hdmap_io::layout::read_layout_gpkg(&a.layout)?,
+        Some("geojson" | "json") => hdmap_io::layout::read_layout_geojson(&a.layout)?,
+        _ => anyhow::bail!("--layout {}: expected a .gpkg or .geojson road layout", a.layout.display()),
+    };
+    let cfg = RegisterConfig::default();
+    let start = std::time::Instant::now();
+    let drive = load_drive(&a.drive, a.rig.as_deref(), &layout.origin, &cfg)?;
+    tracing::info!("{} keyframes georeferenced", drive.scans.len());
+    let constraints = match a.constraints {
+        ConstraintsArg::Gnss => Constraints::GnssOnly,
+        ConstraintsArg::Scan => Constraints::ScanMatching,
+        ConstraintsArg::Layout => Constraints::Layout,
+    };
+    let edges = if constraints == Constraints::GnssOnly { Vec::new() } else { match_scans(&drive, &cfg)? };
+    let reg = register(&drive, &edges, Some(&layout), constraints, &cfg)?;
+    let report = hdmap_register::output::write_outputs(&a.out, &drive, &reg)
+        .with_context(|| format!("writing {}", a.out.display()))?;
+    let fmt = |s: Option<hdmap_register::output::Spread>| {
+        s.map(|s| format!("median {:.1}, p95 {:.1}, max {:.1}", s.median, s.p95, s.max)).unwrap_or("-".into())
+    };
+    println!(
+        "{} keyframes, {} scan matches ({} between passes) in {:.1} s → {}",
+        report.keyframes,
+        report.consecutive_edges + report.overlap_edges,
+        report.overlap_edges,
+        start.elapsed().as_secs_f64(),
+        a.out.display()
+    );
+    println!("correction to the INS, cm: {}", fmt(report.correction_xy_cm));
+    println!("position sigma after adjustment, cm: {}", fmt(report.sigma_xy_cm));
+    if let Some(p) = &report.paint {
+        println!(
+            "paint: {} marking points, {:.1} % on the layout's paint, p95 distance {:.1} cm",
+            p.points,
+            100.0 * p.on_paint_share,
+            100.0 * p.p95_m
+        );
+    }
+    println!("cloud: {} points", report.cloud_points);
+    Ok(())
+}

@@ -1,0 +1,50 @@
+//! `hdmap register` refuses unusable inputs with one line naming the file and the problem.
+
+use std::process::Command;
+
+fn run(args: &[&str]) -> (Option<i32>, String) {
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_hdmap")).arg("register").args(args).output().expect("run hdmap");
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).to_string())
+}
+
+fn one_line_naming(code: Option<i32>, stderr: &str, name: &str, words: &str) {
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].contains(name), "does not name {name}: {}", lines[0]);
+    assert!(lines[0].to_lowercase().contains(words), "does not say `{words}`: {}", lines[0]);
+}
+
+#[test]
+fn bad_register_inputs_fail_cleanly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let out = d.join("out");
+    let out = out.to_str().expect("utf-8");
+    // A layout of an unknown kind.
+    let bad_layout = d.join("layout.txt");
+    std::fs::write(&bad_layout, "x").expect("write");
+    let drive = d.join("drive");
+    std::fs::create_dir_all(drive.join("lidar")).expect("mkdir");
+    let (c, e) =
+        run(&["--drive", drive.to_str().unwrap(), "--layout", bad_layout.to_str().unwrap(), "--out", out]);
+    one_line_naming(c, &e, "layout.txt", "gpkg");
+    // A real layout, but a drive without an INS file.
+    let layout_arg = d.join("layout.geojson");
+    let origin =
+        hdmap_core::GeoOrigin::new(5186, [0.0; 3], hdmap_core::VerticalDatum::Kngeoid18).expect("origin");
+    hdmap_io::layout::write_layout_geojson(&layout_arg, &hdmap_core::RoadLayout::new(origin))
+        .expect("layout");
+    let (c, e) =
+        run(&["--drive", drive.to_str().unwrap(), "--layout", layout_arg.to_str().unwrap(), "--out", out]);
+    one_line_naming(c, &e, "ins.csv", "");
+    // An INS file with a NaN.
+    let corpus = hdmap_io::testdata::repo_root().join("tests/corpus/nan_in_ins.csv");
+    std::fs::copy(&corpus, drive.join("ins.csv")).expect("copy");
+    let (c, e) =
+        run(&["--drive", drive.to_str().unwrap(), "--layout", layout_arg.to_str().unwrap(), "--out", out]);
+    one_line_naming(c, &e, "ins.csv", "not a finite number");
+    assert!(!d.join("out").exists(), "nothing written on failure");
+}
