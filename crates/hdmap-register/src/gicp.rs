@@ -319,6 +319,34 @@ pub fn align(
     GicpResult { target_from_source, converged, iterations, error: err, inliers: inl, information: h }
 }
 
+/// Share of `source` points that have a `target` point within `radius_m` once moved by
+/// `target_from_source` (the overlap score of an alignment).
+pub fn overlap(
+    target: &GicpCloud,
+    source: &GicpCloud,
+    target_from_source: &Isometry3<f64>,
+    radius_m: f64,
+) -> f64 {
+    if source.is_empty() {
+        return 0.0;
+    }
+    let r2 = radius_m * radius_m;
+    let hits = source
+        .points
+        .par_iter()
+        .filter(|p| {
+            let q = target_from_source * nalgebra::Point3::from(**p);
+            let nn = target.tree.nearest_one::<SquaredEuclidean>(&[
+                q.x - target.shift[0],
+                q.y - target.shift[1],
+                q.z - target.shift[2],
+            ]);
+            nn.distance <= r2
+        })
+        .count();
+    hits as f64 / source.len() as f64
+}
+
 /// Rotation angle (degrees) and translation norm (m) of `a⁻¹ b`.
 pub fn pose_difference(a: &Isometry3<f64>, b: &Isometry3<f64>) -> (f64, f64) {
     let d = a.inverse() * b;

@@ -12,6 +12,7 @@ pub mod georef;
 pub mod gicp;
 pub mod graph;
 pub mod output;
+pub mod pair;
 
 use thiserror::Error;
 
