@@ -6,7 +6,6 @@
 //! maps source points onto the target. Internally both clouds are shifted by the target's
 //! centroid so rotation updates are well conditioned for world (UTM) coordinates.
 
-use std::collections::HashMap;
 
 use kiddo::SquaredEuclidean;
 use kiddo::immutable::float::kdtree::ImmutableKdTree;
@@ -65,25 +64,35 @@ impl std::fmt::Debug for GicpCloud {
 /// Centroids of the points in each occupied voxel of size `voxel_size_m`, in voxel-key order
 /// (deterministic).
 pub fn voxel_downsample(points: &[[f64; 3]], voxel_size_m: f64) -> Vec<[f64; 3]> {
-    if voxel_size_m <= 0.0 {
+    if voxel_size_m <= 0.0 || points.is_empty() {
         return points.to_vec();
     }
-    let mut cells: HashMap<[i64; 3], ([f64; 3], u32)> = HashMap::with_capacity(points.len() / 4);
     // Sum relative to the first point: keeps f64 sums of UTM coordinates exact enough.
-    let base = points.first().copied().unwrap_or([0.0; 3]);
-    for p in points {
-        let key = [0, 1, 2].map(|k| (p[k] / voxel_size_m).floor() as i64);
-        let e = cells.entry(key).or_insert(([0.0; 3], 0));
-        for k in 0..3 {
-            e.0[k] += p[k] - base[k];
-        }
-        e.1 += 1;
-    }
-    let mut v: Vec<_> = cells.into_iter().collect();
-    v.sort_unstable_by_key(|(k, _)| *k);
-    v.into_iter().map(|(_, (s, n))| [0, 1, 2].map(|k| base[k] + s[k] / n as f64)).collect()
+    let base = points[0];
+    let mut keyed: Vec<([i64; 3], u32)> = points
+        .par_iter()
+        .enumerate()
+        .map(|(i, p)| ([0, 1, 2].map(|k| (p[k] / voxel_size_m).floor() as i64), i as u32))
+        .collect();
+    keyed.par_sort_unstable();
+    keyed
+        .chunk_by(|a, b| a.0 == b.0)
+        .map(|run| {
+            let mut s = [0.0; 3];
+            for (_, i) in run {
+                let p = points[*i as usize];
+                for k in 0..3 {
+                    s[k] += p[k] - base[k];
+                }
+            }
+            [0, 1, 2].map(|k| base[k] + s[k] / run.len() as f64)
+        })
+        .collect()
 }
 
+/// k nearest neighbours of every point (k per point, flat): candidates from the 27 grid cells
+/// of size `cell_m` around the point, which hold every point within `cell_m`; a point whose
+/// k-th candidate is farther than that (sparse regions) asks the kd-tree.
 impl GicpCloud {
     /// Builds the kd-tree and covariances (k nearest neighbours, eigenvalues replaced by
     /// 1, 1, 1e-3 — the plane model of GICP). Fails with fewer than `k` points or a
@@ -102,18 +111,25 @@ impl GicpCloud {
             points.iter().map(|p| [p[0] - shift[0], p[1] - shift[1], p[2] - shift[2]]).collect();
         let tree: ImmutableKdTree<f64, u32, 3, 32> = ImmutableKdTree::new_from_slice(&local);
         let kk = std::num::NonZero::new(k).unwrap_or(std::num::NonZero::<usize>::MIN);
-        let covariances = local
+        // k nearest neighbours (kiddo's bounded search, unbounded here, is faster than its
+        // sorted `nearest_n`; the covariance does not need the order).
+        let nn: Vec<u32> = local
             .par_iter()
-            .map(|q| {
-                let nn = tree.nearest_n::<SquaredEuclidean>(q, kk);
+            .flat_map_iter(|q| {
+                tree.nearest_n_within::<SquaredEuclidean>(q, f64::MAX, kk, false).into_iter().map(|m| m.item)
+            })
+            .collect();
+        let covariances = nn
+            .par_chunks(k)
+            .map(|nn| {
                 let mut mean = Vector3::zeros();
-                for m in &nn {
-                    mean += Vector3::from(local[m.item as usize]);
+                for &m in nn {
+                    mean += Vector3::from(local[m as usize]);
                 }
                 mean /= nn.len() as f64;
                 let mut c = Matrix3::zeros();
-                for m in &nn {
-                    let d = Vector3::from(local[m.item as usize]) - mean;
+                for &m in nn {
+                    let d = Vector3::from(local[m as usize]) - mean;
                     c += d * d.transpose();
                 }
                 regularise(c / nn.len() as f64)
@@ -193,6 +209,44 @@ fn correspondences(
             if nn.distance > max_sq { u32::MAX } else { nn.item }
         })
         .collect()
+}
+
+/// The robust Mahalanobis error of correspondences `corr` at pose `t` (the cost of a trial
+/// step: no Jacobians).
+fn error_at(
+    target: &GicpCloud,
+    source_local: &[[f64; 3]],
+    source: &GicpCloud,
+    t: &Isometry3<f64>,
+    corr: &[u32],
+    cfg: &GicpConfig,
+) -> f64 {
+    let r = t.rotation.to_rotation_matrix().into_inner();
+    source_local
+        .par_iter()
+        .enumerate()
+        .filter(|(i, _)| corr[*i] != u32::MAX)
+        .map(|(i, p)| {
+            let tp = t * nalgebra::Point3::from(*p);
+            let j = corr[i] as usize;
+            let q = &target.points[j];
+            let e = Vector3::new(
+                q[0] - target.shift[0] - tp.x,
+                q[1] - target.shift[1] - tp.y,
+                q[2] - target.shift[2] - tp.z,
+            );
+            let c = target.covariances[j] + r * source.covariances[i] * r.transpose();
+            let Some(m) = c.try_inverse() else { return 0.0 };
+            let w = match cfg.huber_m {
+                Some(h) => {
+                    let d = e.norm();
+                    if d <= h { 1.0 } else { h / d }
+                }
+                None => 1.0,
+            };
+            w * e.dot(&(m * e))
+        })
+        .sum()
 }
 
 /// Sum over the correspondences `corr` of (H, b, error, inliers) at pose `t` (both clouds
@@ -292,7 +346,7 @@ pub fn align(
             };
             // e = q − T exp(δ) p ⇒ normal equations H δ = −Jᵀ M e with J = ∂e/∂δ.
             let cand = t * exp_se3(&delta);
-            let (_, _, err2, _) = linearise(target, &source_local, source, &cand, &corr, cfg);
+            let err2 = error_at(target, &source_local, source, &cand, &corr, cfg);
             let small = delta.fixed_rows::<3>(0).norm() < cfg.rotation_eps_rad
                 && delta.fixed_rows::<3>(3).norm() < cfg.translation_eps_m;
             if err2 <= err || small {
