@@ -63,7 +63,7 @@ impl Default for RegisterConfig {
             anchor: AnchorConfig::default(),
             voxel_size_m: 0.3,
             keyframe_every: 2,
-            overlap_radius_m: 6.0,
+            overlap_radius_m: 20.0,
             overlap_min_gap_s: 10.0,
             match_sigma: (0.002, 0.02),
             ins_sigma_floor: (0.02, 0.015),

@@ -6,7 +6,6 @@
 //! maps source points onto the target. Internally both clouds are shifted by the target's
 //! centroid so rotation updates are well conditioned for world (UTM) coordinates.
 
-
 use kiddo::SquaredEuclidean;
 use kiddo::immutable::float::kdtree::ImmutableKdTree;
 use nalgebra::{Isometry3, Matrix3, Matrix6, Translation3, UnitQuaternion, Vector3, Vector6};
