@@ -28,8 +28,14 @@ fn bad_register_inputs_fail_cleanly() {
     std::fs::write(&bad_layout, "x").expect("write");
     let drive = d.join("drive");
     std::fs::create_dir_all(drive.join("lidar")).expect("mkdir");
-    let (c, e) =
-        run(&["--drive", drive.to_str().unwrap(), "--layout", bad_layout.to_str().unwrap(), "--out", out]);
+    let (c, e) = run(&[
+        "--drive",
+        drive.to_str().expect("utf-8"),
+        "--layout",
+        bad_layout.to_str().expect("utf-8"),
+        "--out",
+        out,
+    ]);
     one_line_naming(c, &e, "layout.txt", "gpkg");
     // A real layout, but a drive without an INS file.
     let layout_arg = d.join("layout.geojson");
@@ -37,14 +43,26 @@ fn bad_register_inputs_fail_cleanly() {
         hdmap_core::GeoOrigin::new(5186, [0.0; 3], hdmap_core::VerticalDatum::Kngeoid18).expect("origin");
     hdmap_io::layout::write_layout_geojson(&layout_arg, &hdmap_core::RoadLayout::new(origin))
         .expect("layout");
-    let (c, e) =
-        run(&["--drive", drive.to_str().unwrap(), "--layout", layout_arg.to_str().unwrap(), "--out", out]);
+    let (c, e) = run(&[
+        "--drive",
+        drive.to_str().expect("utf-8"),
+        "--layout",
+        layout_arg.to_str().expect("utf-8"),
+        "--out",
+        out,
+    ]);
     one_line_naming(c, &e, "ins.csv", "");
     // An INS file with a NaN.
     let corpus = hdmap_io::testdata::repo_root().join("tests/corpus/nan_in_ins.csv");
     std::fs::copy(&corpus, drive.join("ins.csv")).expect("copy");
-    let (c, e) =
-        run(&["--drive", drive.to_str().unwrap(), "--layout", layout_arg.to_str().unwrap(), "--out", out]);
+    let (c, e) = run(&[
+        "--drive",
+        drive.to_str().expect("utf-8"),
+        "--layout",
+        layout_arg.to_str().expect("utf-8"),
+        "--out",
+        out,
+    ]);
     one_line_naming(c, &e, "ins.csv", "not a finite number");
     assert!(!d.join("out").exists(), "nothing written on failure");
 }

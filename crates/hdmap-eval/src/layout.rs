@@ -62,10 +62,8 @@ type Line3 = Vec<[f64; 3]>;
 
 fn sample(line: &[[f64; 3]], step: f64, closed: bool) -> Vec<[f64; 3]> {
     let mut pts: Vec<[f64; 3]> = line.to_vec();
-    if closed {
-        if let Some(f) = pts.first().copied() {
-            pts.push(f);
-        }
+    if closed && let Some(f) = pts.first().copied() {
+        pts.push(f);
     }
     let mut out = Vec::new();
     for w in pts.windows(2) {
@@ -242,12 +240,12 @@ pub fn evaluate(pred: &RoadLayout, truth: &RoadLayout, tolerance_m: f64, offset:
         for (line, closed) in &pe {
             for s in sample(line, 0.25, *closed) {
                 n_p += 1;
-                if let Some((d, z)) = ti.nearest(s) {
-                    if d <= tolerance_m {
-                        tp_p += 1;
-                        errs.push(d);
-                        herrs.push((s[2] - z).abs());
-                    }
+                if let Some((d, z)) = ti.nearest(s)
+                    && d <= tolerance_m
+                {
+                    tp_p += 1;
+                    errs.push(d);
+                    herrs.push((s[2] - z).abs());
                 }
             }
         }
@@ -322,16 +320,15 @@ fn topology(pred: &RoadLayout, truth: &RoadLayout, offset: [f64; 2]) -> Topology
         for s in &samples {
             if let Some((id, d)) =
                 tl.iter().map(|(id, line)| (*id, nearest(*s, line).0)).min_by(|a, b| a.1.total_cmp(&b.1))
+                && d < 0.6
             {
-                if d < 0.6 {
-                    *votes.entry(id).or_default() += 1;
-                }
+                *votes.entry(id).or_default() += 1;
             }
         }
-        if let Some((id, n)) = votes.into_iter().max_by_key(|(id, n)| (*n, std::cmp::Reverse(id.0))) {
-            if n * 2 >= samples.len() {
-                m.insert(l.id, id);
-            }
+        if let Some((id, n)) = votes.into_iter().max_by_key(|(id, n)| (*n, std::cmp::Reverse(id.0)))
+            && n * 2 >= samples.len()
+        {
+            m.insert(l.id, id);
         }
     }
     let edges = |l: &RoadLayout,

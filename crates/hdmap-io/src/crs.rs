@@ -104,21 +104,6 @@ pub fn wkt_for_epsg(code: u32) -> Option<String> {
     SpatialRef::from_epsg(code).and_then(|s| s.to_wkt()).ok()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn epsg_codes_survive_wkt_round_trip() {
-        for code in [5186u32, 26913, 4326, 32652, 5179] {
-            let wkt = wkt_for_epsg(code).expect("GDAL knows the code");
-            let crs = crs_from_wkt(&wkt).expect("parses");
-            assert_eq!(crs.epsg(), Some(code), "{wkt}");
-        }
-        assert!(crs_from_wkt("not a crs").is_none());
-    }
-}
-
 /// Transforms points `[x, y]` (longitude/latitude order for geographic CRSs) from EPSG `from`
 /// to EPSG `to`, in place.
 pub fn transform_points(from: u32, to: u32, pts: &mut [[f64; 2]]) -> Result<(), crate::IoError> {
@@ -141,4 +126,19 @@ pub fn transform_points(from: u32, to: u32, pts: &mut [[f64; 2]]) -> Result<(), 
         *p = [x, y];
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epsg_codes_survive_wkt_round_trip() {
+        for code in [5186u32, 26913, 4326, 32652, 5179] {
+            let wkt = wkt_for_epsg(code).expect("GDAL knows the code");
+            let crs = crs_from_wkt(&wkt).expect("parses");
+            assert_eq!(crs.epsg(), Some(code), "{wkt}");
+        }
+        assert!(crs_from_wkt("not a crs").is_none());
+    }
 }

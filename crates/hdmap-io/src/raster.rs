@@ -371,7 +371,7 @@ pub fn warp(src: &Path, dst: &Path, epsg: u32, pixel: f64) -> Result<GeoRef, IoE
         ys.iter().copied().fold(f64::INFINITY, f64::min),
         ys.iter().copied().fold(f64::NEG_INFINITY, f64::max),
     );
-    if !(pixel > 0.0) || ![x0, x1, y0, y1].iter().all(|v| v.is_finite()) {
+    if pixel.is_nan() || pixel <= 0.0 || ![x0, x1, y0, y1].iter().all(|v| v.is_finite()) {
         return Err(IoError::Format {
             path: src.to_path_buf(),
             format: "raster",

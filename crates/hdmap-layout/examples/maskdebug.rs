@@ -20,8 +20,8 @@ fn main() {
     };
     let bands: Vec<Vec<u8>> = (1..=3).map(|b| r.read_window::<u8>(b, win).expect("read")).collect();
     let mut rgb = Vec::new();
-    for i in 0..win.width * win.height {
-        rgb.extend([bands[0][i], bands[1][i], bands[2][i]]);
+    for ((r, g), b) in bands[0].iter().zip(&bands[1]).zip(&bands[2]).take(win.width * win.height) {
+        rgb.extend([*r, *g, *b]);
     }
     let seg = Classical { cfg: hdmap_layout::LayoutConfig::default() };
     let m = seg.segment(&RgbTile { w: win.width, h: win.height, rgb: &rgb }, 0.08);

@@ -64,10 +64,10 @@ pub fn resample(line: &[P2], step: f64) -> Vec<P2> {
         }
         carry = seg - (u - step);
     }
-    if let Some(last) = line.last() {
-        if out.last().is_some_and(|p| norm(sub(*p, *last)) > 1e-6) {
-            out.push(*last);
-        }
+    if let Some(last) = line.last()
+        && out.last().is_some_and(|p| norm(sub(*p, *last)) > 1e-6)
+    {
+        out.push(*last);
     }
     out
 }

@@ -189,7 +189,8 @@ fn cluster_lanes(cs: &[CentreSample]) -> Vec<Vec<(P2, P2, usize, usize)>> {
         let md = unit(oriented.iter().fold([0.0, 0.0], |a, s| [a[0] + s.d[0], a[1] + s.d[1]]));
         let mut order: Vec<usize> = (0..oriented.len()).collect();
         order.sort_by(|&a, &b| dot(oriented[a].c, md).total_cmp(&dot(oriented[b].c, md)));
-        let mut bins: Vec<(P2, P2, Vec<(usize, usize)>, usize)> = Vec::new();
+        type Bin = (P2, P2, Vec<(usize, usize)>, usize);
+        let mut bins: Vec<Bin> = Vec::new();
         for &i in &order {
             let s = oriented[i];
             match bins.last_mut() {
@@ -274,7 +275,7 @@ pub fn lanes(
         if merged.len() > 1 && merged[0].2.len() < 4 {
             let first = merged.remove(0);
             let mut pts = first.2;
-            pts.extend(merged[0].2.drain(..));
+            pts.append(&mut merged[0].2);
             merged[0].2 = pts;
         }
         if !along {

@@ -176,7 +176,11 @@ impl Learned {
         let cp = card_path(weights);
         let text = std::fs::read_to_string(&cp).map_err(|e| err(&cp, format!("model card: {e}")))?;
         let card: ModelCard = toml::from_str(&text).map_err(|e| err(&cp, format!("model card: {e}")))?;
-        if card.architecture != "unet3" || !(1..=16).contains(&card.width) || !(card.gsd_m > 0.0) {
+        if card.architecture != "unet3"
+            || !(1..=16).contains(&card.width)
+            || card.gsd_m.is_nan()
+            || card.gsd_m <= 0.0
+        {
             return Err(err(
                 &cp,
                 format!("unsupported model: {} width {} gsd {}", card.architecture, card.width, card.gsd_m),
@@ -346,8 +350,8 @@ fn read_crop(s: &SceneData, col: usize, row: usize, n: usize) -> Result<(Vec<u8>
     let win = Window { col, row, width: n, height: n };
     let bands: Vec<Vec<u8>> = (1..=3).map(|b| s.ortho.read_window::<u8>(b, win)).collect::<Result<_, _>>()?;
     let mut rgb = Vec::with_capacity(n * n * 3);
-    for i in 0..n * n {
-        rgb.extend([bands[0][i], bands[1][i], bands[2][i]]);
+    for ((r, g), b) in bands[0].iter().zip(&bands[1]).zip(&bands[2]).take(n * n) {
+        rgb.extend([*r, *g, *b]);
     }
     let lab: Vec<u8> = s.labels.read_window(1, win)?;
     Ok((rgb, lab))

@@ -79,8 +79,8 @@ fn tile_pieces(
     let r = Raster::open(ortho)?;
     let bands: Vec<Vec<u8>> = (1..=3).map(|b| r.read_window::<u8>(b, win)).collect::<Result<_, _>>()?;
     let mut rgb = Vec::with_capacity(win.width * win.height * 3);
-    for i in 0..win.width * win.height {
-        rgb.extend([bands[0][i], bands[1][i], bands[2][i]]);
+    for ((r, g), b) in bands[0].iter().zip(&bands[1]).zip(&bands[2]).take(win.width * win.height) {
+        rgb.extend([*r, *g, *b]);
     }
     let mask = seg.segment(&RgbTile { w: win.width, h: win.height, rgb: &rgb }, gsd);
     let lum = |x: usize, y: usize| {

@@ -54,6 +54,7 @@ pub struct FoundBoundary {
 
 /// Chains pieces into lines and splits them into boundaries. `barriers` are segments (stop
 /// lines, crosswalk sides) a bridged gap must not cross.
+#[allow(clippy::needless_range_loop)] // ends (piece, end) index `link` and `pieces` alike
 pub fn boundaries(pieces: Vec<LinePiece>, barriers: &[(P2, P2)], cfg: &LayoutConfig) -> Vec<FoundBoundary> {
     let n = pieces.len();
     // link[i][e] = (j, ej): end e of piece i continues into end ej of piece j.

@@ -47,6 +47,7 @@ impl Default for RoadConfig {
 }
 
 /// Road centre lines (CRS coordinates) of an orthophoto.
+#[allow(clippy::needless_range_loop)] // band b indexes the raster band and the RGB channel
 pub fn road_centerlines(
     ortho: &std::path::Path,
     georef: &GeoRef,
@@ -161,7 +162,7 @@ fn morph(m: &[bool], w: usize, h: usize, r: usize, dilate: bool) -> Vec<bool> {
                     count += src[idx(i)] as usize;
                     len += 1;
                 }
-                if i >= 2 * r + 1 && i - (2 * r + 1) < n_inner {
+                if i > 2 * r && i - (2 * r + 1) < n_inner {
                     count -= src[idx(i - (2 * r + 1))] as usize;
                     len -= 1;
                 }

@@ -166,10 +166,10 @@ fn pairs(data: &Path) -> Result<Vec<Pair>, Box<dyn std::error::Error>> {
     Ok(out)
 }
 
-fn run_ours(
-    p: &Pair,
-    cfg: &GicpConfig,
-) -> Result<(Isometry3<f64>, usize, bool, usize), Box<dyn std::error::Error>> {
+/// Our result: pose, iterations, converged, inliers.
+type OursResult = (Isometry3<f64>, usize, bool, usize);
+
+fn run_ours(p: &Pair, cfg: &GicpConfig) -> Result<OursResult, Box<dyn std::error::Error>> {
     let target = GicpCloud::new(voxel_downsample(&p.target, VOXEL_M), K)?;
     let source = GicpCloud::new(voxel_downsample(&p.source, VOXEL_M), K)?;
     let r = align(&target, &source, &p.init, cfg);

@@ -434,8 +434,8 @@ pub fn write_orthophoto(
     // A band of tiles at a time bounds memory; tiles of a band render in parallel.
     let per_band = ext.width.div_ceil(TILE).max(1);
     for band in windows.chunks(per_band * 2) {
-        let rendered: Vec<Result<(Vec<u8>, Vec<u8>), SimError>> =
-            band.par_iter().map(|w| render_tile(cfg, &layers, &ext, *w)).collect();
+        type Rendered = Result<(Vec<u8>, Vec<u8>), SimError>;
+        let rendered: Vec<Rendered> = band.par_iter().map(|w| render_tile(cfg, &layers, &ext, *w)).collect();
         for (w, data) in band.iter().zip(rendered) {
             let (data, labels) = data?;
             for k in 0..3 {
