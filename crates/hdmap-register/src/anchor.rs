@@ -2,8 +2,7 @@
 //! asphalt around them) and their association to the layout's painted lines.
 
 use hdmap_core::RoadLayout;
-use kiddo::SquaredEuclidean;
-use kiddo::immutable::float::kdtree::ImmutableKdTree;
+use kiddo::{ImmutableKdTree, SquaredEuclidean};
 use rayon::prelude::*;
 
 /// Settings of marking extraction and association.
@@ -110,7 +109,7 @@ pub struct PaintModel {
     pieces: Vec<Vec<[f64; 2]>>,
     grid: std::collections::HashMap<(i64, i64), Vec<u32>>,
     segments: Vec<([f64; 3], [f64; 3])>,
-    tree: ImmutableKdTree<f64, u32, 2, 32>,
+    tree: Option<ImmutableKdTree<f64, 2>>,
     samples: Vec<u32>,
 }
 
@@ -200,7 +199,8 @@ impl PaintModel {
                 samples.push(k as u32);
             }
         }
-        let tree = ImmutableKdTree::new_from_slice(&pts);
+        // No tree without paint (queries then find nothing).
+        let tree = ImmutableKdTree::new_from_slice(&pts).ok();
         Self { shift, pieces, grid, segments, tree, samples }
     }
 
@@ -218,7 +218,8 @@ impl PaintModel {
     /// outline within 2 m, interpolated along its segment.
     pub fn height(&self, p: [f64; 2]) -> Option<f64> {
         let q = [p[0] - self.shift[0], p[1] - self.shift[1]];
-        let near = self.tree.within_unsorted::<SquaredEuclidean>(&q, 2.5f64.powi(2));
+        let tree = self.tree.as_ref()?;
+        let near = tree.query(&q).within::<SquaredEuclidean<f64>>(2.5f64.powi(2)).unsorted().execute();
         let mut best: Option<(f64, f64)> = None;
         for n in near {
             let (a, b) = self.segments[self.samples[n.item as usize] as usize];

@@ -6,8 +6,10 @@
 //! maps source points onto the target. Internally both clouds are shifted by the target's
 //! centroid so rotation updates are well conditioned for world (UTM) coordinates.
 
-use kiddo::SquaredEuclidean;
-use kiddo::immutable::float::kdtree::ImmutableKdTree;
+use kiddo::{ImmutableKdTree, SquaredEuclidean};
+
+/// The kd-tree of a cloud: immutable, over f32 centred coordinates.
+type Tree = ImmutableKdTree<f32, 3>;
 use nalgebra::{Isometry3, Matrix3, Matrix6, Translation3, UnitQuaternion, Vector3, Vector6};
 use rayon::prelude::*;
 
@@ -49,7 +51,8 @@ pub struct GicpCloud {
     pub points: Vec<[f64; 3]>,
     /// Plane-regularised covariance per point.
     pub covariances: Vec<Matrix3<f64>>,
-    tree: ImmutableKdTree<f64, u32, 3, 32>,
+    /// Tree over the centred points in f32 (metres around the centroid: µm resolution).
+    tree: Tree,
     /// Offset subtracted before building the tree (the cloud's centroid).
     shift: [f64; 3],
 }
@@ -68,10 +71,19 @@ pub fn voxel_downsample(points: &[[f64; 3]], voxel_size_m: f64) -> Vec<[f64; 3]>
     }
     // Sum relative to the first point: keeps f64 sums of UTM coordinates exact enough.
     let base = points[0];
-    let mut keyed: Vec<([i64; 3], u32)> = points
+    // Voxel indices relative to the first point's voxel, packed 21 bits per axis (±262 km at
+    // 0.25 m); the grid itself is the absolute one.
+    let origin = base.map(|v| (v / voxel_size_m).floor() as i64);
+    const HALF: i64 = 1 << 20;
+    let mut keyed: Vec<(u64, u32)> = points
         .par_iter()
         .enumerate()
-        .map(|(i, p)| ([0, 1, 2].map(|k| (p[k] / voxel_size_m).floor() as i64), i as u32))
+        .map(|(i, p)| {
+            let k = [0, 1, 2].map(|a| {
+                ((p[a] / voxel_size_m).floor() as i64 - origin[a] + HALF).clamp(0, 2 * HALF - 1) as u64
+            });
+            ((k[0] << 42) | (k[1] << 21) | k[2], i as u32)
+        })
         .collect();
     keyed.par_sort_unstable();
     keyed
@@ -89,9 +101,6 @@ pub fn voxel_downsample(points: &[[f64; 3]], voxel_size_m: f64) -> Vec<[f64; 3]>
         .collect()
 }
 
-/// k nearest neighbours of every point (k per point, flat): candidates from the 27 grid cells
-/// of size `cell_m` around the point, which hold every point within `cell_m`; a point whose
-/// k-th candidate is farther than that (sparse regions) asks the kd-tree.
 impl GicpCloud {
     /// Builds the kd-tree and covariances (k nearest neighbours, eigenvalues replaced by
     /// 1, 1, 1e-3 — the plane model of GICP). Fails with fewer than `k` points or a
@@ -108,15 +117,19 @@ impl GicpCloud {
         let shift = [0, 1, 2].map(|k| points.iter().map(|p| p[k]).sum::<f64>() / n);
         let local: Vec<[f64; 3]> =
             points.iter().map(|p| [p[0] - shift[0], p[1] - shift[1], p[2] - shift[2]]).collect();
-        let tree: ImmutableKdTree<f64, u32, 3, 32> = ImmutableKdTree::new_from_slice(&local);
+        let local32: Vec<[f32; 3]> = local.iter().map(|p| p.map(|v| v as f32)).collect();
+        let tree: Tree =
+            Tree::new_from_slice(&local32).map_err(|e| RegisterError::Solver(format!("kd-tree: {e}")))?;
         let kk = std::num::NonZero::new(k).unwrap_or(std::num::NonZero::<usize>::MIN);
-        // k nearest neighbours (kiddo's bounded search, unbounded here, is faster than its
-        // sorted `nearest_n`; the covariance does not need the order).
-        let nn: Vec<u32> = local
-            .par_iter()
-            .flat_map_iter(|q| {
-                tree.nearest_n_within::<SquaredEuclidean>(q, f64::MAX, kk, false).into_iter().map(|m| m.item)
-            })
+        // k nearest neighbours of every point, as one batch (the covariance needs no order).
+        let nn: Vec<u32> = tree
+            .query_batch(&local32)
+            .nearest_n::<SquaredEuclidean<f32>>(kk)
+            .unsorted()
+            .execute()
+            .into_flat_vec()
+            .into_iter()
+            .map(|m| m.item)
             .collect();
         let covariances = nn
             .par_chunks(k)
@@ -148,7 +161,48 @@ impl GicpCloud {
     }
 }
 
+/// The plane model of a neighbourhood covariance: the normal (eigenvector of the smallest
+/// eigenvalue) gets variance 1e-3, the tangent directions 1: `I − (1 − 1e-3)·n·nᵀ`.
 fn regularise(c: Matrix3<f64>) -> Matrix3<f64> {
+    match smallest_eigenvector(&c) {
+        Some(n) => Matrix3::identity() - (1.0 - 1e-3) * n * n.transpose(),
+        None => regularise_eigen(c),
+    }
+}
+
+/// Unit eigenvector of the smallest eigenvalue of a symmetric 3×3 matrix in closed form
+/// (trigonometric eigenvalues, cross products of the rows of `A − λI`); `None` when the
+/// smallest eigenvalue is (nearly) repeated and the direction is not well defined that way.
+fn smallest_eigenvector(a: &Matrix3<f64>) -> Option<Vector3<f64>> {
+    let scale = a.abs().max();
+    if scale.is_nan() || scale <= 0.0 || !scale.is_finite() {
+        return None;
+    }
+    let m = a / scale;
+    let q = m.trace() / 3.0;
+    let b = m - Matrix3::identity() * q;
+    let p2 = (b.norm_squared() / 6.0).max(0.0);
+    let p = p2.sqrt();
+    if p < 1e-9 {
+        return None;
+    }
+    let r = (b.determinant() / (2.0 * p2 * p)).clamp(-1.0, 1.0);
+    let phi = r.acos() / 3.0;
+    // Eigenvalues q + 2p·cos(φ + 2πk/3); k = 1 gives the smallest.
+    let lambda = q + 2.0 * p * (phi + 2.0 * std::f64::consts::PI / 3.0).cos();
+    let s = m - Matrix3::identity() * lambda;
+    let (r0, r1, r2) = (s.row(0).transpose(), s.row(1).transpose(), s.row(2).transpose());
+    let cands = [r0.cross(&r1), r0.cross(&r2), r1.cross(&r2)];
+    let best = cands.iter().max_by(|x, y| x.norm_squared().total_cmp(&y.norm_squared()))?;
+    let n2 = best.norm_squared();
+    // Rows nearly parallel: the smallest eigenvalue is (nearly) double.
+    if n2 < 1e-12 * s.norm_squared().max(1e-300).powi(2) || n2 < 1e-24 {
+        return None;
+    }
+    Some(best / n2.sqrt())
+}
+
+fn regularise_eigen(c: Matrix3<f64>) -> Matrix3<f64> {
     let e = c.symmetric_eigen();
     // Smallest eigenvalue's direction is the normal.
     let mut idx = [0usize, 1, 2];
@@ -200,13 +254,21 @@ fn correspondences(
     cfg: &GicpConfig,
 ) -> Vec<u32> {
     let max_sq = cfg.max_correspondence_m * cfg.max_correspondence_m;
-    source_local
+    let moved: Vec<[f32; 3]> = source_local
         .par_iter()
         .map(|p| {
             let tp = t * nalgebra::Point3::from(*p);
-            let nn = target.tree.nearest_one::<SquaredEuclidean>(&[tp.x, tp.y, tp.z]);
-            if nn.distance > max_sq { u32::MAX } else { nn.item }
+            [tp.x as f32, tp.y as f32, tp.z as f32]
         })
+        .collect();
+    target
+        .tree
+        .query_batch(&moved)
+        .nearest_one::<SquaredEuclidean<f32>>()
+        .execute()
+        .into_vec()
+        .into_iter()
+        .map(|nn| if nn.distance as f64 > max_sq { u32::MAX } else { nn.item })
         .collect()
 }
 
@@ -389,12 +451,16 @@ pub fn overlap(
         .par_iter()
         .filter(|p| {
             let q = target_from_source * nalgebra::Point3::from(**p);
-            let nn = target.tree.nearest_one::<SquaredEuclidean>(&[
-                q.x - target.shift[0],
-                q.y - target.shift[1],
-                q.z - target.shift[2],
-            ]);
-            nn.distance <= r2
+            let nn = target
+                .tree
+                .query(&[
+                    (q.x - target.shift[0]) as f32,
+                    (q.y - target.shift[1]) as f32,
+                    (q.z - target.shift[2]) as f32,
+                ])
+                .nearest_one::<SquaredEuclidean<f32>>()
+                .execute();
+            (nn.distance as f64) <= r2
         })
         .count();
     hits as f64 / source.len() as f64
@@ -404,4 +470,40 @@ pub fn overlap(
 pub fn pose_difference(a: &Isometry3<f64>, b: &Isometry3<f64>) -> (f64, f64) {
     let d = a.inverse() * b;
     (d.rotation.angle().to_degrees(), d.translation.vector.norm())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn closed_form_plane_model_matches_the_eigen_solver() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        for i in 0..2000 {
+            // Neighbourhood-like covariances: planes, lines, blobs, at random orientations.
+            let axes = Vector3::new(
+                rng.random_range(0.0..1.0),
+                rng.random_range(0.0..1.0),
+                rng.random_range(0.0..1.0),
+            );
+            let shape = match i % 4 {
+                0 => Vector3::new(1.0, 0.8, 1e-4),
+                1 => Vector3::new(1.0, 1e-3, 1e-3 * (1.0 + axes.x)),
+                2 => Vector3::new(0.5 + axes.x, 0.5 + axes.y, 0.5 + axes.z),
+                _ => Vector3::new(1.0, 0.3 * axes.y + 0.01, 0.02 * axes.z),
+            };
+            let rot = UnitQuaternion::from_euler_angles(
+                rng.random_range(-3.0..3.0),
+                rng.random_range(-1.5..1.5),
+                rng.random_range(-3.0..3.0),
+            )
+            .to_rotation_matrix()
+            .into_inner();
+            let c = rot * Matrix3::from_diagonal(&shape) * rot.transpose() * rng.random_range(1e-4..10.0);
+            let reference = regularise_eigen(c);
+            let ours = regularise(c);
+            assert!((ours - reference).abs().max() < 1e-6, "case {i}: {ours} vs {reference}");
+        }
+    }
 }
