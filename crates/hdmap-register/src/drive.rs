@@ -202,8 +202,14 @@ fn scan_cloud(s: &WorldScan, cfg: &RegisterConfig) -> Result<GicpCloud, Register
 /// radius (coarse 2.5 m correspondences first, then the configured ones).
 pub fn match_scans(drive: &Drive, cfg: &RegisterConfig) -> Result<Vec<MatchEdge>, RegisterError> {
     let n = drive.scans.len();
-    let clouds: Vec<GicpCloud> =
-        drive.scans.par_iter().map(|(_, s)| scan_cloud(s, cfg)).collect::<Result<_, _>>()?;
+    let clouds: Vec<GicpCloud> = drive
+        .scans
+        .par_iter()
+        .map(|(p, s)| {
+            scan_cloud(s, cfg)
+                .map_err(|e| RegisterError::Input { path: p.display().to_string(), message: e.to_string() })
+        })
+        .collect::<Result<_, _>>()?;
     let ins_pose = |k: usize| drive.scans[k].1.world_from_lidar;
     let mut pairs: Vec<(usize, usize, bool)> = (1..n).map(|k| (k - 1, k, false)).collect();
     let mut last_overlap: Option<usize> = None;
