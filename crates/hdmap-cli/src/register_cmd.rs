@@ -35,16 +35,35 @@ pub struct RegisterArgs {
     /// Constraints of the adjustment.
     #[arg(long, value_enum, default_value_t = ConstraintsArg::Layout)]
     pub constraints: ConstraintsArg,
+    /// Registration settings (TOML: the keys of `RegisterConfig`, tables `[georef]`, `[gicp]`,
+    /// `[anchor]`; unknown keys are errors). `--print-config` shows them with their defaults.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Print the effective settings as TOML and exit.
+    #[arg(long)]
+    pub print_config: bool,
 }
 
 /// Runs `hdmap register`.
 pub fn register_drive(a: &RegisterArgs) -> anyhow::Result<()> {
+    let cfg = match &a.config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("{}", p.display()))?;
+            let cfg = toml::from_str::<RegisterConfig>(&text).with_context(|| format!("{}", p.display()))?;
+            cfg.validate().map_err(|m| anyhow::anyhow!("{}: {m}", p.display()))?;
+            cfg
+        }
+        None => RegisterConfig::default(),
+    };
+    if a.print_config {
+        print!("{}", toml::to_string(&cfg)?);
+        return Ok(());
+    }
     let layout = match a.layout.extension().and_then(|e| e.to_str()) {
         Some("gpkg") => hdmap_io::layout::read_layout_gpkg(&a.layout)?,
         Some("geojson" | "json") => hdmap_io::layout::read_layout_geojson(&a.layout)?,
         _ => anyhow::bail!("--layout {}: expected a .gpkg or .geojson road layout", a.layout.display()),
     };
-    let cfg = RegisterConfig::default();
     let start = std::time::Instant::now();
     let drive = load_drive(&a.drive, a.rig.as_deref(), &layout.origin, &cfg)?;
     tracing::info!("{} keyframes georeferenced", drive.scans.len());

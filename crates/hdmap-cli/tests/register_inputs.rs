@@ -66,3 +66,49 @@ fn bad_register_inputs_fail_cleanly() {
     one_line_naming(c, &e, "ins.csv", "not a finite number");
     assert!(!d.join("out").exists(), "nothing written on failure");
 }
+
+#[test]
+fn bad_register_settings_fail_naming_the_file_and_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    for (name, text, words) in [
+        ("unknown.toml", "voxel_size_m = 0.3\nbogus = 1\n", "bogus"),
+        ("gates.toml", "paint_gates_m = []\n", "paint_gates_m"),
+        ("nested.toml", "[gicp]\nmax_correspondence_m = -1\n", "gicp.max_correspondence_m"),
+    ] {
+        let cfg = d.join(name);
+        std::fs::write(&cfg, text).expect("write");
+        let (c, e) = run(&[
+            "--drive",
+            "nowhere",
+            "--layout",
+            "nowhere.gpkg",
+            "--out",
+            d.join("out").to_str().expect("utf-8"),
+            "--config",
+            cfg.to_str().expect("utf-8"),
+        ]);
+        assert_eq!(c, Some(1), "{e}");
+        assert!(!e.contains("panicked"), "{e}");
+        assert!(e.contains(name) && e.contains(words), "{name}: {e}");
+    }
+    // The defaults print as a config that reads back.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hdmap"))
+        .args(["register", "--drive", "x", "--layout", "y.gpkg", "--out", "z", "--print-config"])
+        .output()
+        .expect("run");
+    let printed = d.join("printed.toml");
+    std::fs::write(&printed, &out.stdout).expect("write");
+    let (c, e) = run(&[
+        "--drive",
+        d.join("missing").to_str().expect("utf-8"),
+        "--layout",
+        "nowhere.gpkg",
+        "--out",
+        d.join("out").to_str().expect("utf-8"),
+        "--config",
+        printed.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(c, Some(1));
+    assert!(e.contains("nowhere.gpkg"), "the printed defaults are accepted, the missing layout is not: {e}");
+}

@@ -6,7 +6,8 @@ use kiddo::{ImmutableKdTree, SquaredEuclidean};
 use rayon::prelude::*;
 
 /// Settings of marking extraction and association.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct AnchorConfig {
     /// Ground cells, m.
     pub ground_cell_m: f64,
@@ -18,8 +19,6 @@ pub struct AnchorConfig {
     /// A ground point is paint when its intensity is this many times the median intensity of
     /// ground points at a similar range.
     pub intensity_ratio: f64,
-    /// Association gate: a marking point farther than this from every painted line is not used, m.
-    pub gate_m: f64,
     /// Gap between the two lines of a double line, m (the layout stores one line width).
     pub double_gap_m: f64,
 }
@@ -31,7 +30,6 @@ impl Default for AnchorConfig {
             ground_band_m: 0.15,
             max_range_m: 20.0,
             intensity_ratio: 5.5,
-            gate_m: 0.6,
             double_gap_m: 0.12,
         }
     }

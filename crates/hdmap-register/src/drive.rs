@@ -26,8 +26,10 @@ pub enum Constraints {
     Layout,
 }
 
-/// Settings of the registration stage.
-#[derive(Debug, Clone)]
+/// Settings of the registration stage (TOML: these keys at the top level, the sub-settings as
+/// tables `[georef]`, `[gicp]`, `[anchor]`; unknown keys are errors).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct RegisterConfig {
     /// Range filter.
     pub georef: GeorefConfig,
@@ -74,6 +76,59 @@ impl Default for RegisterConfig {
     }
 }
 
+impl RegisterConfig {
+    /// Checks that every setting is usable: a message naming the first that is not.
+    pub fn validate(&self) -> Result<(), String> {
+        let pos = |name: &str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(format!("{name} = {v}: must be a positive number"))
+            }
+        };
+        pos("voxel_size_m", self.voxel_size_m)?;
+        pos("overlap_radius_m", self.overlap_radius_m)?;
+        pos("coarse_search_m", self.coarse_search_m)?;
+        pos("match_sigma[0]", self.match_sigma.0)?;
+        pos("match_sigma[1]", self.match_sigma.1)?;
+        pos("ins_sigma_floor[0]", self.ins_sigma_floor.0)?;
+        pos("ins_sigma_floor[1]", self.ins_sigma_floor.1)?;
+        pos("georef.max_range_m", self.georef.max_range_m)?;
+        pos("gicp.max_correspondence_m", self.gicp.max_correspondence_m)?;
+        pos("anchor.ground_cell_m", self.anchor.ground_cell_m)?;
+        pos("anchor.max_range_m", self.anchor.max_range_m)?;
+        pos("anchor.intensity_ratio", self.anchor.intensity_ratio)?;
+        if !(self.overlap_min_gap_s.is_finite() && self.overlap_min_gap_s >= 0.0) {
+            return Err(format!("overlap_min_gap_s = {}: must be ≥ 0", self.overlap_min_gap_s));
+        }
+        if !(self.georef.min_range_m >= 0.0 && self.georef.min_range_m < self.georef.max_range_m) {
+            return Err(format!(
+                "georef.min_range_m = {} must be ≥ 0 and below georef.max_range_m = {}",
+                self.georef.min_range_m, self.georef.max_range_m
+            ));
+        }
+        if self.keyframe_every == 0 || self.paint_points_per_scan == 0 {
+            return Err("keyframe_every and paint_points_per_scan must be ≥ 1".into());
+        }
+        if self.gicp.k_neighbours < 3 || self.gicp.max_iterations == 0 {
+            return Err("gicp.k_neighbours must be ≥ 3 and gicp.max_iterations ≥ 1".into());
+        }
+        if self.paint_gates_m.is_empty()
+            || self
+                .paint_gates_m
+                .iter()
+                .any(|g| !(g.is_finite() && *g > 0.0 && *g <= crate::anchor::MAX_GATE_M))
+        {
+            return Err(format!(
+                "paint_gates_m = {:?}: needs at least one gate, each in (0, {}] m",
+                self.paint_gates_m,
+                crate::anchor::MAX_GATE_M
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// A drive on disk: `lidar/*.pcd`, an INS CSV and a rig.
 #[derive(Debug)]
 pub struct Drive {
@@ -94,6 +149,8 @@ pub fn load_drive(
     origin: &hdmap_core::GeoOrigin,
     cfg: &RegisterConfig,
 ) -> Result<Drive, RegisterError> {
+    cfg.validate()
+        .map_err(|message| RegisterError::Input { path: "registration settings".into(), message })?;
     let ins_path = drive_dir.join("ins.csv");
     let mut ins = hdmap_io::trajectory::read_ins_csv(&ins_path, None)?;
     match &ins.trajectory.origin {

@@ -11,7 +11,8 @@ use hdmap_core::{CloudFrame, FrameId, PointCloud, TimeBase, Trajectory};
 use crate::RegisterError;
 
 /// Range filter and voxel size of georeferenced scans.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct GeorefConfig {
     /// Points closer than this to the sensor (the vehicle itself) are dropped, m.
     pub min_range_m: f64,

@@ -16,7 +16,8 @@ use rayon::prelude::*;
 use crate::RegisterError;
 
 /// Settings of one registration.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct GicpConfig {
     /// Correspondences farther apart than this are ignored, m.
     pub max_correspondence_m: f64,
