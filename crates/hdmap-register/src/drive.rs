@@ -132,6 +132,8 @@ impl RegisterConfig {
 /// A drive on disk: `lidar/*.pcd`, an INS CSV and a rig.
 #[derive(Debug)]
 pub struct Drive {
+    /// The INS file.
+    pub ins_path: PathBuf,
     /// The INS solution (`world_from_gnss`).
     pub ins: InsSolution,
     /// Georeferencer built from the INS and the rig.
@@ -204,7 +206,7 @@ pub fn load_drive(
             Ok((p.clone(), georef.georeference(p, &f.cloud, &cfg.georef)?))
         })
         .collect::<Result<Vec<_>, RegisterError>>()?;
-    Ok(Drive { ins, georef, scans })
+    Ok(Drive { ins_path, ins, georef, scans })
 }
 
 /// A scan-matching constraint.
@@ -364,6 +366,9 @@ pub fn register(
         }
         _ => None,
     };
+    if let (Constraints::Layout, Some(l)) = (constraints, layout) {
+        check_overlap(drive, l)?;
+    }
     if paint_index.as_ref().is_some_and(|p| p.is_empty()) {
         return Err(RegisterError::Solver(
             "the layout has no paint (lane lines, stop lines, crosswalks, marks) to anchor to".into(),
@@ -459,6 +464,43 @@ pub fn register(
         edges: edges.to_vec(),
         paint: paint_stats,
     })
+}
+
+/// Refuses a drive that does not lie on the layout: an INS without a CRS header is taken to be
+/// in the layout's CRS, and a wrong guess would otherwise give a silently wrong map.
+fn check_overlap(drive: &Drive, layout: &RoadLayout) -> Result<(), RegisterError> {
+    let pts: Vec<[f64; 2]> =
+        layout.geometries().iter().flat_map(|(_, _, p)| p.iter().map(|q| [q.x, q.y])).collect();
+    if pts.is_empty() {
+        return Ok(());
+    }
+    let lo = [0, 1].map(|a| pts.iter().map(|p| p[a]).fold(f64::INFINITY, f64::min));
+    let hi = [0, 1].map(|a| pts.iter().map(|p| p[a]).fold(f64::NEG_INFINITY, f64::max));
+    let outside = |x: f64, a: usize| (lo[a] - x).max(x - hi[a]).max(0.0);
+    let far: Vec<f64> = drive
+        .scans
+        .iter()
+        .map(|(_, s)| {
+            let t = s.world_from_lidar.translation.vector;
+            outside(t.x, 0).hypot(outside(t.y, 1))
+        })
+        .collect();
+    let beyond = far.iter().filter(|d| **d > 500.0).count();
+    if beyond * 2 > far.len() {
+        let mut sorted = far.clone();
+        sorted.sort_by(f64::total_cmp);
+        return Err(RegisterError::Input {
+            path: drive.ins_path.display().to_string(),
+            message: format!(
+                "{beyond} of {} keyframes lie more than 500 m outside the layout's extent (median {:.1} km, \
+                 layout in EPSG:{}): is the INS in another CRS?",
+                far.len(),
+                sorted[sorted.len() / 2] / 1000.0,
+                layout.origin.epsg
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Each keyframe's marking points (at the graph-local poses `current`, origin `o`) against

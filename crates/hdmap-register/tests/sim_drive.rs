@@ -55,6 +55,22 @@ fn demo_drive_ablation_against_true_poses() {
         rows.push(a);
         last_paint = r.paint.clone();
     }
+    // A layout somewhere else (an INS in another CRS than assumed) is refused, naming the INS.
+    let mut far = hdmap_core::RoadLayout::new(layout.origin.clone());
+    far.lane_boundaries.push(hdmap_core::LaneBoundary {
+        id: hdmap_core::ElementId(1),
+        line_type: hdmap_core::LineType::Solid,
+        color: hdmap_core::MarkingColor::White,
+        width_m: 0.15,
+        dash: None,
+        points: vec![
+            hdmap_core::nalgebra::Point3::new(0.0, 0.0, 0.0),
+            hdmap_core::nalgebra::Point3::new(10.0, 0.0, 0.0),
+        ],
+    });
+    let err =
+        register(&drive, &edges, Some(&far), Constraints::Layout, &cfg).expect_err("far layout refused");
+    assert!(err.to_string().contains("ins.csv") && err.to_string().contains("another CRS"), "{err}");
     // The drive does drift by metres (the case the stage exists for) ...
     assert!(rows[0].max_xy_m > 1.0, "{:?}", rows[0]);
     // ... scan matching alone smooths it but cannot remove a drift shared by neighbours ...
