@@ -20,15 +20,15 @@ pub enum ConstraintsArg {
 #[derive(clap::Args)]
 pub struct RegisterArgs {
     /// Drive directory: `lidar/*.pcd`, `ins.csv` and `rig.toml` (or `rig_nominal.toml`).
-    #[arg(long)]
-    pub drive: PathBuf,
+    #[arg(long, required_unless_present = "print_config")]
+    pub drive: Option<PathBuf>,
     /// Road layout to anchor on (`hdmap layout` output: .gpkg or .geojson); its CRS is the
     /// CRS of the INS positions and of every output.
-    #[arg(long)]
-    pub layout: PathBuf,
+    #[arg(long, required_unless_present = "print_config")]
+    pub layout: Option<PathBuf>,
     /// Output directory: trajectory.csv, covariance.csv, cloud.laz, report.json.
-    #[arg(long)]
-    pub out: PathBuf,
+    #[arg(long, required_unless_present = "print_config")]
+    pub out: Option<PathBuf>,
     /// Rig file instead of the drive's own.
     #[arg(long)]
     pub rig: Option<PathBuf>,
@@ -59,13 +59,16 @@ pub fn register_drive(a: &RegisterArgs) -> anyhow::Result<()> {
         print!("{}", toml::to_string(&cfg)?);
         return Ok(());
     }
-    let layout = match a.layout.extension().and_then(|e| e.to_str()) {
-        Some("gpkg") => hdmap_io::layout::read_layout_gpkg(&a.layout)?,
-        Some("geojson" | "json") => hdmap_io::layout::read_layout_geojson(&a.layout)?,
-        _ => anyhow::bail!("--layout {}: expected a .gpkg or .geojson road layout", a.layout.display()),
+    let (Some(drive_dir), Some(layout_path), Some(out)) = (&a.drive, &a.layout, &a.out) else {
+        anyhow::bail!("--drive, --layout and --out are required");
+    };
+    let layout = match layout_path.extension().and_then(|e| e.to_str()) {
+        Some("gpkg") => hdmap_io::layout::read_layout_gpkg(layout_path)?,
+        Some("geojson" | "json") => hdmap_io::layout::read_layout_geojson(layout_path)?,
+        _ => anyhow::bail!("--layout {}: expected a .gpkg or .geojson road layout", layout_path.display()),
     };
     let start = std::time::Instant::now();
-    let drive = load_drive(&a.drive, a.rig.as_deref(), &layout.origin, &cfg)?;
+    let drive = load_drive(drive_dir, a.rig.as_deref(), &layout.origin, &cfg)?;
     tracing::info!("{} keyframes georeferenced", drive.scans.len());
     let constraints = match a.constraints {
         ConstraintsArg::Gnss => Constraints::GnssOnly,
@@ -74,8 +77,8 @@ pub fn register_drive(a: &RegisterArgs) -> anyhow::Result<()> {
     };
     let edges = if constraints == Constraints::GnssOnly { Vec::new() } else { match_scans(&drive, &cfg)? };
     let reg = register(&drive, &edges, Some(&layout), constraints, &cfg)?;
-    let report = hdmap_register::output::write_outputs(&a.out, &drive, &reg)
-        .with_context(|| format!("writing {}", a.out.display()))?;
+    let report = hdmap_register::output::write_outputs(out, &drive, &reg)
+        .with_context(|| format!("writing {}", out.display()))?;
     let fmt = |s: Option<hdmap_register::output::Spread>| {
         s.map(|s| format!("median {:.1}, p95 {:.1}, max {:.1}", s.median, s.p95, s.max)).unwrap_or("-".into())
     };
@@ -85,11 +88,18 @@ pub fn register_drive(a: &RegisterArgs) -> anyhow::Result<()> {
         report.consecutive_edges + report.overlap_edges,
         report.overlap_edges,
         start.elapsed().as_secs_f64(),
-        a.out.display()
+        out.display()
     );
     println!("correction to the INS, cm: {}", fmt(report.correction_xy_cm));
     println!("position sigma after adjustment, cm: {}", fmt(report.sigma_xy_cm));
-    if let Some(p) = &report.paint {
+    if let Some(p) = report.paint.as_ref().filter(|p| p.points == 0) {
+        println!(
+            "paint: no marking point within {} m of the layout's paint ({} associated)",
+            cfg.paint_gates_m.last().copied().unwrap_or(0.0),
+            p.points
+        );
+    }
+    if let Some(p) = report.paint.as_ref().filter(|p| p.points > 0) {
         println!(
             "paint: {} marking points, {:.1} % on the layout's paint, p95 distance {:.1} cm",
             p.points,

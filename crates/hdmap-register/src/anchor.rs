@@ -37,6 +37,9 @@ impl Default for AnchorConfig {
 
 /// Indices of the points of a scan (LiDAR frame, deskewed) that are road paint.
 pub fn marking_points(points_lidar: &[[f64; 3]], intensity: &[f32], cfg: &AnchorConfig) -> Vec<usize> {
+    if intensity.len() != points_lidar.len() {
+        return Vec::new();
+    }
     use std::collections::HashMap;
     let cell =
         |p: &[f64; 3]| ((p[0] / cfg.ground_cell_m).floor() as i64, (p[1] / cfg.ground_cell_m).floor() as i64);
@@ -67,7 +70,9 @@ pub fn marking_points(points_lidar: &[[f64; 3]], intensity: &[f32], cfg: &Anchor
                 return f32::INFINITY;
             }
             let m = v.len() / 2;
-            *v.select_nth_unstable_by(m, f32::total_cmp).1
+            let med = *v.select_nth_unstable_by(m, f32::total_cmp).1;
+            // A zero median (scans without usable intensity) would make every point paint.
+            if med > 0.0 { med } else { f32::INFINITY }
         })
         .collect();
     ground
@@ -213,11 +218,11 @@ impl PaintModel {
     }
 
     /// Layout height at a horizontal position: the height of the nearest painted line or
-    /// outline within 2 m, interpolated along its segment.
+    /// outline within 4 m, interpolated along its segment.
     pub fn height(&self, p: [f64; 2]) -> Option<f64> {
         let q = [p[0] - self.shift[0], p[1] - self.shift[1]];
         let tree = self.tree.as_ref()?;
-        let near = tree.query(&q).within::<SquaredEuclidean<f64>>(2.5f64.powi(2)).unsorted().execute();
+        let near = tree.query(&q).within::<SquaredEuclidean<f64>>(4.5f64.powi(2)).unsorted().execute();
         let mut best: Option<(f64, f64)> = None;
         for n in near {
             let (a, b) = self.segments[self.samples[n.item as usize] as usize];
@@ -226,7 +231,7 @@ impl PaintModel {
             let t =
                 if l2 > 0.0 { (((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / l2).clamp(0.0, 1.0) } else { 0.0 };
             let d = (p[0] - a[0] - t * dx).hypot(p[1] - a[1] - t * dy);
-            if d <= 2.0 && best.is_none_or(|x| d < x.0) {
+            if d <= 4.0 && best.is_none_or(|x| d < x.0) {
                 best = Some((d, a[2] + t * (b[2] - a[2])));
             }
         }
@@ -255,17 +260,16 @@ impl PaintModel {
             }
         }
         let (f, d) = best?;
-        if d > gate_m.min(MAX_GATE_M) || d <= 0.0 {
+        if d > gate_m.min(MAX_GATE_M) {
             return None;
+        }
+        if d <= 0.0 {
+            // On an outline: on paint.
+            return Some(PaintHit::Inside { z: self.height(p)? });
         }
         let abs = [f[0] + self.shift[0], f[1] + self.shift[1]];
         let n = [(p[0] - abs[0]) / d, (p[1] - abs[1]) / d];
         Some(PaintHit::Outside { q: abs, n, d, z: self.height(abs)? })
-    }
-
-    /// True when horizontal position `p` (absolute) is on paint or within `radius_m` of it.
-    pub fn near(&self, p: [f64; 2], radius_m: f64) -> bool {
-        self.query(p, radius_m).is_some()
     }
 }
 
@@ -312,43 +316,62 @@ fn foot(p: [f64; 2], a: [f64; 2], b: [f64; 2]) -> ([f64; 2], f64) {
     (f, (p[0] - f[0]).hypot(p[1] - f[1]))
 }
 
-/// A raster of "on or near paint" cells over a box, for the coarse search of the GNSS offset.
+/// A sparse raster of "on or near paint" cells, for the coarse search of the GNSS offset: only
+/// tiles that hold paint are stored, so memory follows the painted area, not the drive's extent.
 pub struct PaintMask {
-    x0: f64,
-    y0: f64,
+    shift: [f64; 2],
     cell_m: f64,
-    w: usize,
-    h: usize,
-    bits: Vec<bool>,
+    tiles: std::collections::HashMap<(i64, i64), Vec<bool>>,
 }
 
+/// Cells per tile side.
+const TILE: i64 = 128;
+
 impl PaintMask {
-    /// Rasterises `model`'s paint, dilated by `radius_m`, inside `[xmin, ymin, xmax, ymax]`.
-    pub fn new(model: &PaintModel, bbox: [f64; 4], cell_m: f64, radius_m: f64) -> Self {
-        let w = ((bbox[2] - bbox[0]) / cell_m).ceil().max(1.0) as usize;
-        let h = ((bbox[3] - bbox[1]) / cell_m).ceil().max(1.0) as usize;
-        let bits: Vec<bool> = (0..w * h)
-            .into_par_iter()
-            .map(|i| {
-                let (u, v) = (i % w, i / w);
-                let x = bbox[0] + (u as f64 + 0.5) * cell_m;
-                let y = bbox[1] + (v as f64 + 0.5) * cell_m;
-                model.near([x, y], radius_m)
+    /// Rasterises `model`'s paint outlines, dilated by `radius_m`, at `cell_m`.
+    pub fn new(model: &PaintModel, cell_m: f64, radius_m: f64) -> Self {
+        let cells: Vec<(i64, i64)> = model
+            .pieces
+            .par_iter()
+            .flat_map_iter(|poly| {
+                let lo = [0, 1].map(|a| poly.iter().map(|v| v[a]).fold(f64::INFINITY, f64::min) - radius_m);
+                let hi =
+                    [0, 1].map(|a| poly.iter().map(|v| v[a]).fold(f64::NEG_INFINITY, f64::max) + radius_m);
+                let (x0, x1) = ((lo[0] / cell_m).floor() as i64, (hi[0] / cell_m).ceil() as i64);
+                let (y0, y1) = ((lo[1] / cell_m).floor() as i64, (hi[1] / cell_m).ceil() as i64);
+                let mut out = Vec::new();
+                for iy in y0..=y1 {
+                    for ix in x0..=x1 {
+                        let c = [(ix as f64 + 0.5) * cell_m, (iy as f64 + 0.5) * cell_m];
+                        let near = point_in_polygon(c, poly)
+                            || (0..poly.len())
+                                .any(|k| foot(c, poly[k], poly[(k + 1) % poly.len()]).1 <= radius_m);
+                        if near {
+                            out.push((ix, iy));
+                        }
+                    }
+                }
+                out.into_iter()
             })
             .collect();
-        Self { x0: bbox[0], y0: bbox[1], cell_m, w, h, bits }
+        let mut tiles: std::collections::HashMap<(i64, i64), Vec<bool>> = Default::default();
+        for (ix, iy) in cells {
+            let t = tiles
+                .entry((ix.div_euclid(TILE), iy.div_euclid(TILE)))
+                .or_insert_with(|| vec![false; (TILE * TILE) as usize]);
+            t[(iy.rem_euclid(TILE) * TILE + ix.rem_euclid(TILE)) as usize] = true;
+        }
+        Self { shift: model.shift, cell_m, tiles }
     }
 
-    /// True when `(x, y)` is near paint.
+    /// True when `(x, y)` (absolute) is on or near paint.
     pub fn hit(&self, x: f64, y: f64) -> bool {
-        let (u, v) = ((x - self.x0) / self.cell_m, (y - self.y0) / self.cell_m);
-        u >= 0.0
-            && v >= 0.0
-            && (u as usize) < self.w
-            && (v as usize) < self.h
-            && self.bits[v as usize * self.w + u as usize]
+        let ix = ((x - self.shift[0]) / self.cell_m).floor() as i64;
+        let iy = ((y - self.shift[1]) / self.cell_m).floor() as i64;
+        self.tiles
+            .get(&(ix.div_euclid(TILE), iy.div_euclid(TILE)))
+            .is_some_and(|t| t[(iy.rem_euclid(TILE) * TILE + ix.rem_euclid(TILE)) as usize])
     }
-
     /// The horizontal offset within ±`search_m` (step `step_m`) that puts most `points` on
     /// paint; among offsets within 5 % of the best count, the smallest. `None` without hits.
     pub fn best_offset(&self, points: &[[f64; 2]], search_m: f64, step_m: f64) -> Option<([f64; 2], usize)> {

@@ -98,8 +98,21 @@ impl RegisterConfig {
         pos("anchor.ground_cell_m", self.anchor.ground_cell_m)?;
         pos("anchor.max_range_m", self.anchor.max_range_m)?;
         pos("anchor.intensity_ratio", self.anchor.intensity_ratio)?;
-        if !(self.overlap_min_gap_s.is_finite() && self.overlap_min_gap_s >= 0.0) {
-            return Err(format!("overlap_min_gap_s = {}: must be ≥ 0", self.overlap_min_gap_s));
+        pos("overlap_min_gap_s", self.overlap_min_gap_s)?;
+        pos("anchor.ground_band_m", self.anchor.ground_band_m)?;
+        pos("gicp.rotation_eps_rad", self.gicp.rotation_eps_rad)?;
+        pos("gicp.translation_eps_m", self.gicp.translation_eps_m)?;
+        if let Some(h) = self.gicp.huber_m {
+            pos("gicp.huber_m", h)?;
+        }
+        if !(self.anchor.double_gap_m.is_finite() && self.anchor.double_gap_m >= 0.0) {
+            return Err(format!("anchor.double_gap_m = {}: must be ≥ 0", self.anchor.double_gap_m));
+        }
+        if self.voxel_size_m < 0.01 || self.coarse_search_m > 10.0 || self.anchor.max_range_m > 200.0 {
+            return Err(format!(
+                "voxel_size_m = {} (≥ 0.01), coarse_search_m = {} (≤ 10 m) or anchor.max_range_m = {} (≤ 200 m) out of range",
+                self.voxel_size_m, self.coarse_search_m, self.anchor.max_range_m
+            ));
         }
         if !(self.georef.min_range_m >= 0.0 && self.georef.min_range_m < self.georef.max_range_m) {
             return Err(format!(
@@ -205,7 +218,10 @@ pub fn load_drive(
             let f = hdmap_io::pcd::read_pcd(p)?;
             Ok((p.clone(), georef.georeference(p, &f.cloud, &cfg.georef)?))
         })
-        .collect::<Result<Vec<_>, RegisterError>>()?;
+        .collect::<Result<Vec<(PathBuf, WorldScan)>, RegisterError>>()?;
+    // Keyframes in time order, whatever the file names.
+    let mut scans = scans;
+    scans.sort_by_key(|(_, s)| s.stamp_ns);
     Ok(Drive { ins_path, ins, georef, scans })
 }
 
@@ -225,11 +241,13 @@ pub struct MatchEdge {
 /// Residual statistics of the paint constraints at the solution.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct PaintResiduals {
-    /// Marking points associated (last round).
+    /// Marking points within the last association gate of the layout's paint, re-associated at
+    /// the solution (farther ones are not counted, so `p95_m` never exceeds that gate).
     pub points: usize,
     /// Share of them that lie on the layout's paint.
     pub on_paint_share: f64,
-    /// Median horizontal distance of marking points to the layout's paint (0 on paint), m.
+    /// Median horizontal distance of those points to the layout's paint (0 on paint), m; NaN
+    /// when no point was associated.
     pub median_m: f64,
     /// 95th percentile, m.
     pub p95_m: f64,
@@ -279,7 +297,9 @@ pub fn match_scans(drive: &Drive, cfg: &RegisterConfig) -> Result<Vec<MatchEdge>
         let pi = ins_pose(i).translation.vector;
         let best = (0..i)
             .filter(|&j| {
-                (drive.scans[i].1.stamp_ns - drive.scans[j].1.stamp_ns) as f64 * 1e-9 >= cfg.overlap_min_gap_s
+                j + 1 < i
+                    && (drive.scans[i].1.stamp_ns - drive.scans[j].1.stamp_ns) as f64 * 1e-9
+                        >= cfg.overlap_min_gap_s
             })
             .map(|j| (j, (ins_pose(j).translation.vector - pi).norm()))
             .filter(|(_, d)| *d <= cfg.overlap_radius_m)
@@ -336,7 +356,15 @@ pub fn register(
     constraints: Constraints,
     cfg: &RegisterConfig,
 ) -> Result<Registration, RegisterError> {
+    cfg.validate()
+        .map_err(|message| RegisterError::Input { path: "registration settings".into(), message })?;
     let n = drive.scans.len();
+    if n == 0 {
+        return Err(RegisterError::Input {
+            path: drive.ins_path.display().to_string(),
+            message: "the drive has no scans".into(),
+        });
+    }
     let stamps_ns: Vec<i64> = drive.scans.iter().map(|(_, s)| s.stamp_ns).collect();
     let ins: Vec<Isometry3<f64>> = drive.scans.iter().map(|(_, s)| s.world_from_lidar).collect();
     if constraints == Constraints::GnssOnly {
@@ -380,7 +408,7 @@ pub fn register(
         .map(|(_, s)| {
             let Some(int) = s.intensity.as_ref() else { return Vec::new() };
             let idx = marking_points(&s.points_lidar, int, &cfg.anchor);
-            let step = (idx.len() / cfg.paint_points_per_scan.max(1)).max(1);
+            let step = idx.len().div_ceil(cfg.paint_points_per_scan.max(1)).max(1);
             idx.iter().step_by(step).map(|&i| s.points_lidar[i]).collect()
         })
         .collect();
@@ -553,18 +581,10 @@ fn coarse_paint_offsets(
                 .collect()
         })
         .collect();
-    let all: Vec<&[f64; 3]> = world.iter().flatten().collect();
-    if all.is_empty() {
+    if world.iter().all(|w| w.is_empty()) {
         return;
     }
-    let m = cfg.coarse_search_m + 1.0;
-    let bbox = [
-        all.iter().map(|p| p[0]).fold(f64::INFINITY, f64::min) - m,
-        all.iter().map(|p| p[1]).fold(f64::INFINITY, f64::min) - m,
-        all.iter().map(|p| p[0]).fold(f64::NEG_INFINITY, f64::max) + m,
-        all.iter().map(|p| p[1]).fold(f64::NEG_INFINITY, f64::max) + m,
-    ];
-    let mask = crate::anchor::PaintMask::new(model, bbox, 0.05, 0.05);
+    let mask = crate::anchor::PaintMask::new(model, 0.05, 0.05);
     let window = |k: usize| k.saturating_sub(5)..(k + 6).min(n);
     let offsets: Vec<Option<[f64; 3]>> = (0..n)
         .into_par_iter()

@@ -46,12 +46,23 @@ pub struct WorldScan {
     pub world_from_lidar: Isometry3<f64>,
     /// Deskewed points in the LiDAR frame at `stamp_ns` (the scan as if taken at one instant).
     pub points_lidar: Vec<[f64; 3]>,
-    /// The same points in world coordinates (absolute CRS units).
-    pub points_world: Vec<[f64; 3]>,
     /// Intensity per point, if the scan has it.
     pub intensity: Option<Vec<f32>>,
     /// Points removed by the range filter.
     pub dropped_range: usize,
+}
+
+impl WorldScan {
+    /// The points in world coordinates (absolute CRS units), through `world_from_lidar`.
+    pub fn points_world(&self) -> Vec<[f64; 3]> {
+        self.points_lidar
+            .iter()
+            .map(|p| {
+                let w = self.world_from_lidar * Point3::from(*p);
+                [w.x, w.y, w.z]
+            })
+            .collect()
+    }
 }
 
 impl Georeferencer {
@@ -103,7 +114,6 @@ impl Georeferencer {
             poses.push(self.world_from_lidar((stamp_ns + k as i64 * STEP_NS).min(last_ns))?);
         }
         let mut points_lidar = Vec::with_capacity(cloud.len());
-        let mut points_world = Vec::with_capacity(cloud.len());
         let mut intensity = cloud.intensity.as_ref().map(|_| Vec::with_capacity(cloud.len()));
         let mut dropped_range = 0;
         for (i, p) in cloud.positions.iter().enumerate() {
@@ -116,17 +126,16 @@ impl Georeferencer {
             let k = (f.floor() as usize).min(steps - 2);
             let pose = hdmap_core::pose::interpolate_pose(&poses[k], &poses[k + 1], f - k as f64);
             let w = pose * Point3::from(p);
-            points_world.push([w.x, w.y, w.z]);
             let l = lidar0_from_world * w;
             points_lidar.push([l.x, l.y, l.z]);
             if let (Some(out), Some(src)) = (intensity.as_mut(), cloud.intensity.as_ref()) {
                 out.push(src[i]);
             }
         }
-        if points_world.is_empty() {
+        if points_lidar.is_empty() {
             return Err(input("no point within the range filter"));
         }
-        Ok(WorldScan { stamp_ns, world_from_lidar, points_lidar, points_world, intensity, dropped_range })
+        Ok(WorldScan { stamp_ns, world_from_lidar, points_lidar, intensity, dropped_range })
     }
 }
 

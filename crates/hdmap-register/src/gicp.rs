@@ -476,7 +476,7 @@ pub fn align(
                 (h, b, err, inl) = linearise(target, &source_local, source, &t, &corr, cfg);
                 lambda = (lambda / 10.0).max(1e-8);
                 stepped = true;
-                if small {
+                if small && inl > 0 {
                     converged = true;
                 }
                 break;

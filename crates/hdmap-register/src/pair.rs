@@ -50,6 +50,37 @@ impl Default for PairConfig {
     }
 }
 
+impl PairConfig {
+    /// Checks that every setting is usable: a message naming the first that is not.
+    pub fn validate(&self) -> Result<(), String> {
+        let pos = |name: &str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(format!("{name} = {v}: must be a positive number"))
+            }
+        };
+        pos("voxel_size_m", self.voxel_size_m)?;
+        pos("plane_tolerance_m", self.plane_tolerance_m)?;
+        pos("max_tilt_error_deg", self.max_tilt_error_deg)?;
+        pos("yaw_search_deg step", self.yaw_search_deg.1)?;
+        pos("overlap_radius_m", self.overlap_radius_m)?;
+        if !(self.yaw_search_deg.0.is_finite() && (0.0..=180.0).contains(&self.yaw_search_deg.0)) {
+            return Err(format!(
+                "yaw_search_deg half-range = {}: must be in [0, 180]",
+                self.yaw_search_deg.0
+            ));
+        }
+        if self.k_neighbours < 3 || self.ransac_iterations == 0 {
+            return Err("k_neighbours must be ≥ 3 and ransac_iterations ≥ 1".into());
+        }
+        if self.stages_m.is_empty() || self.stages_m.iter().any(|m| !(m.is_finite() && *m > 0.0)) {
+            return Err(format!("stages_m = {:?}: needs at least one positive distance", self.stages_m));
+        }
+        Ok(())
+    }
+}
+
 /// The result of [`register_pair`].
 #[derive(Debug, Clone)]
 pub struct PairResult {
@@ -130,9 +161,11 @@ pub fn register_pair(
     init_target_from_source: &Isometry3<f64>,
     cfg: &PairConfig,
 ) -> Result<PairResult, RegisterError> {
+    cfg.validate().map_err(|m| RegisterError::Solver(format!("pair registration settings: {m}")))?;
     let tp = voxel_downsample(target_points, cfg.voxel_size_m);
     let sp = voxel_downsample(source_points, cfg.voxel_size_m);
-    let (n_t, d_t) = dominant_plane(&tp, cfg, |_| true)
+    // The target's ground: the dominant plane within 60° of its own z axis (not a wall).
+    let (n_t, d_t) = dominant_plane(&tp, cfg, |n| n.z.abs() >= 0.5)
         .ok_or_else(|| RegisterError::Solver("no ground plane in the target cloud".into()))?;
     let r0 = init_target_from_source.rotation;
     let max_cos = cfg.max_tilt_error_deg.to_radians().cos();

@@ -52,7 +52,7 @@ fn pjlab_scans_georeference_and_consecutive_scans_agree_with_the_ins() {
         let pcd = hdmap_io::pcd::read_pcd(f).expect("pcd");
         match g.georeference(f, &pcd.cloud, &GeorefConfig::default()) {
             Ok(s) => {
-                assert!(s.points_world.len() > 50_000, "{}: {} points", f.display(), s.points_world.len());
+                assert!(s.points_lidar.len() > 50_000, "{}: {} points", f.display(), s.points_lidar.len());
                 scans.push(s);
             }
             // The first sweep started 0.1 s before the first INS pose: a clear error, not a guess.
