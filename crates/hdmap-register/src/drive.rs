@@ -69,7 +69,7 @@ impl Default for RegisterConfig {
             overlap_min_gap_s: 10.0,
             match_sigma: (0.002, 0.02),
             ins_sigma_floor: (0.02, 0.015),
-            paint_points_per_scan: 200,
+            paint_points_per_scan: 400,
             paint_gates_m: vec![1.0, 0.6, 0.35, 0.2],
             coarse_search_m: 2.6,
         }
