@@ -63,9 +63,10 @@ pub struct RegisterReport {
     pub correction_xy_cm: Option<Spread>,
     /// Vertical correction, cm (absolute).
     pub correction_z_cm: Option<Spread>,
-    /// Marginal horizontal position sigma (larger axis), cm.
+    /// Marginal horizontal position sigma along the major axis of the world-frame error
+    /// ellipse, cm.
     pub sigma_xy_cm: Option<Spread>,
-    /// Marginal heading sigma, degrees.
+    /// Marginal heading sigma (rotation about the world vertical), degrees.
     pub sigma_yaw_deg: Option<Spread>,
     /// Points in the aligned cloud.
     pub cloud_points: usize,
@@ -133,10 +134,21 @@ pub fn write_outputs(
         correction_xy_cm: Spread::of(corr.iter().map(|d| 100.0 * d.x.hypot(d.y)).collect()),
         correction_z_cm: Spread::of(corr.iter().map(|d| 100.0 * d.z.abs()).collect()),
         sigma_xy_cm: Spread::of(
-            reg.covariances.iter().map(|c| 100.0 * c[(3, 3)].max(c[(4, 4)]).max(0.0).sqrt()).collect(),
+            reg.covariances
+                .iter()
+                .zip(&reg.world_from_lidar)
+                .map(|(c, t)| {
+                    let xy = world_block(c, t, 3).fixed_view::<2, 2>(0, 0).into_owned();
+                    100.0 * xy.symmetric_eigenvalues().max().max(0.0).sqrt()
+                })
+                .collect(),
         ),
         sigma_yaw_deg: Spread::of(
-            reg.covariances.iter().map(|c| c[(2, 2)].max(0.0).sqrt().to_degrees()).collect(),
+            reg.covariances
+                .iter()
+                .zip(&reg.world_from_lidar)
+                .map(|(c, t)| world_block(c, t, 0)[(2, 2)].max(0.0).sqrt().to_degrees())
+                .collect(),
         ),
         cloud_points,
         epsg: origin.epsg,
@@ -153,6 +165,17 @@ pub fn write_outputs(
             .map_err(|source| hdmap_io::IoError::Os { path: out_dir.join(files::REPORT), source })
     })?;
     Ok(report)
+}
+
+/// The 3×3 block at `at` (0: rotation, 3: translation) of a body-frame covariance, in world
+/// axes (R Σ Rᵀ with R of `world_from_lidar`).
+fn world_block(
+    c: &hdmap_core::nalgebra::Matrix6<f64>,
+    world_from_lidar: &hdmap_core::nalgebra::Isometry3<f64>,
+    at: usize,
+) -> hdmap_core::nalgebra::Matrix3<f64> {
+    let r = world_from_lidar.rotation.to_rotation_matrix().into_inner();
+    r * c.fixed_view::<3, 3>(at, at) * r.transpose()
 }
 
 /// `covariance.csv`: per keyframe its stamp, the sigmas (rotation about the LiDAR axes in
