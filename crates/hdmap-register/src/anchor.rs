@@ -9,7 +9,8 @@ use rayon::prelude::*;
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AnchorConfig {
-    /// Ground cells, m.
+    /// Ground cells, m. (Ground is also taken to lie at least 1 m below the sensor and 2.5 m
+    /// away from it horizontally: a LiDAR mounted level on a vehicle roof.)
     pub ground_cell_m: f64,
     /// Points within this height above their cell's lowest point are ground, m.
     pub ground_band_m: f64,

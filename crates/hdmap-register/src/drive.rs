@@ -331,7 +331,8 @@ pub fn match_scans(drive: &Drive, cfg: &RegisterConfig) -> Result<Vec<MatchEdge>
 
 /// INS prior covariance of keyframe `k` in the pose's body frame (rotation first).
 fn ins_cov(drive: &Drive, k: usize, cfg: &RegisterConfig) -> Matrix6<f64> {
-    let stamp = drive.scans[k].1.stamp_ns;
+    // The INS sigmas at the scan's time on the INS clock.
+    let stamp = drive.scans[k].1.stamp_ns + drive.georef.lidar_time_offset_ns;
     let poses = &drive.ins.trajectory.poses;
     let idx = poses.partition_point(|p| p.stamp_ns < stamp).min(poses.len() - 1);
     let pos = drive.ins.position_std_m.as_ref().map(|v| v[idx]).unwrap_or([1.0; 3]);
@@ -341,7 +342,13 @@ fn ins_cov(drive: &Drive, k: usize, cfg: &RegisterConfig) -> Matrix6<f64> {
         &[pos[0].max(pf).powi(2), pos[1].max(pf).powi(2), pos[2].max(pf).powi(2)].into(),
     );
     let r = drive.scans[k].1.world_from_lidar.rotation.to_rotation_matrix().into_inner();
-    let mut c = diag_cov([att[0].max(af), att[1].max(af), att[2].max(af)], [0.0; 3]);
+    // Attitude sigmas are about the GNSS/INS body axes: into the LiDAR frame.
+    let l_from_g = drive.georef.gnss_from_lidar.rotation.inverse().to_rotation_matrix().into_inner();
+    let att_g = Matrix3::from_diagonal(
+        &[att[0].max(af).powi(2), att[1].max(af).powi(2), att[2].max(af).powi(2)].into(),
+    );
+    let mut c = Matrix6::zeros();
+    c.fixed_view_mut::<3, 3>(0, 0).copy_from(&(l_from_g * att_g * l_from_g.transpose()));
     c.fixed_view_mut::<3, 3>(3, 3).copy_from(&(r.transpose() * world * r));
     c
 }
