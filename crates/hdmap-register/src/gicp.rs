@@ -127,46 +127,65 @@ fn neighbourhoods(local: &[[f32; 3]], tree: &Tree, kk: std::num::NonZero<usize>)
     order.par_sort_unstable();
     let mut cells: HashMap<[i32; 3], (u32, u32), foldhash::fast::FixedState> =
         HashMap::with_capacity_and_hasher(order.len() / 4, foldhash::fast::FixedState::default());
+    let mut runs: Vec<(u32, u32)> = Vec::new();
     let mut start = 0usize;
     for run in order.chunk_by(|a, b| a.0 == b.0) {
-        cells.insert(run[0].0, (start as u32, (start + run.len()) as u32));
+        let r = (start as u32, (start + run.len()) as u32);
+        cells.insert(run[0].0, r);
+        runs.push(r);
         start += run.len();
     }
-    local
-        .par_chunks(512)
-        .flat_map_iter(|chunk| {
-            let mut cand: Vec<(f32, u32)> = Vec::with_capacity(256);
-            let mut out = Vec::with_capacity(chunk.len() * k);
-            for q in chunk {
-                cand.clear();
-                let c = key(q);
+    // Cell by cell: the candidates of the 27 cells around a cell are gathered once for all its
+    // points.
+    let per_run: Vec<Vec<u32>> = runs
+        .par_iter()
+        .map_init(
+            || (Vec::<([f32; 3], u32)>::new(), Vec::<(f32, u32)>::new()),
+            |(pool, cand), &(a, b)| {
+                let c = order[a as usize].0;
+                pool.clear();
                 for dx in -1..=1 {
                     for dy in -1..=1 {
                         for dz in -1..=1 {
-                            if let Some(&(a, b)) = cells.get(&[c[0] + dx, c[1] + dy, c[2] + dz]) {
-                                for &(_, j) in &order[a as usize..b as usize] {
-                                    let p = local[j as usize];
-                                    let d =
-                                        (p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) + (p[2] - q[2]).powi(2);
-                                    cand.push((d, j));
-                                }
+                            if let Some(&(s, e)) = cells.get(&[c[0] + dx, c[1] + dy, c[2] + dz]) {
+                                pool.extend(
+                                    order[s as usize..e as usize]
+                                        .iter()
+                                        .map(|&(_, j)| (local[j as usize], j)),
+                                );
                             }
                         }
                     }
                 }
-                if cand.len() >= k && {
-                    cand.select_nth_unstable_by(k - 1, |a, b| a.0.total_cmp(&b.0));
-                    cand[k - 1].0 <= cell2
-                } {
-                    out.extend(cand[..k].iter().map(|c| c.1));
-                } else {
-                    let nn = tree.query(q).nearest_n::<SquaredEuclidean<f32>>(kk).unsorted().execute();
-                    out.extend(nn.iter().map(|m| m.item));
+                let mut out = Vec::with_capacity((b - a) as usize * k);
+                for &(_, i) in &order[a as usize..b as usize] {
+                    let q = local[i as usize];
+                    cand.clear();
+                    cand.extend(pool.iter().map(|(p, j)| {
+                        ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) + (p[2] - q[2]).powi(2), *j)
+                    }));
+                    if cand.len() >= k && {
+                        cand.select_nth_unstable_by(k - 1, |a, b| a.0.total_cmp(&b.0));
+                        cand[k - 1].0 <= cell2
+                    } {
+                        out.extend(cand[..k].iter().map(|c| c.1));
+                    } else {
+                        let nn = tree.query(&q).nearest_n::<SquaredEuclidean<f32>>(kk).unsorted().execute();
+                        out.extend(nn.iter().map(|m| m.item));
+                    }
                 }
-            }
-            out
-        })
-        .collect()
+                out
+            },
+        )
+        .collect();
+    // Back to point order.
+    let mut nn = vec![0u32; local.len() * k];
+    for (&(a, b), res) in runs.iter().zip(&per_run) {
+        for (r, &(_, i)) in order[a as usize..b as usize].iter().enumerate() {
+            nn[i as usize * k..(i as usize + 1) * k].copy_from_slice(&res[r * k..(r + 1) * k]);
+        }
+    }
+    nn
 }
 
 impl GicpCloud {
