@@ -395,3 +395,108 @@ impl PaintMask {
             .min_by(|a, b| a.0[0].hypot(a.0[1]).total_cmp(&b.0[0].hypot(b.0[1])))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hdmap_core::nalgebra::Point3;
+    use hdmap_core::{
+        Crosswalk, DashPattern, ElementId, GeoOrigin, LaneBoundary, LineType, MarkingColor, StopLine,
+    };
+    use rand::{Rng, SeedableRng};
+
+    /// A small layout far from the CRS origin: a dashed and a solid line on a bend, a stop line
+    /// and a crosswalk.
+    fn layout() -> RoadLayout {
+        let origin = GeoOrigin::new(5186, [200_000.0, 550_000.0, 0.0], hdmap_core::VerticalDatum::Kngeoid18)
+            .expect("origin");
+        let mut l = RoadLayout::new(origin);
+        let arc = |off: f64| -> Vec<Point3<f64>> {
+            (0..=40)
+                .map(|i| {
+                    let a = i as f64 * 0.01;
+                    Point3::new(
+                        200_000.0 + (30.0 + off) * a.sin(),
+                        550_000.0 + (30.0 + off) * (1.0 - a.cos()),
+                        30.0,
+                    )
+                })
+                .collect()
+        };
+        for (id, off, t, dash) in [
+            (1, 0.0, LineType::Dashed, Some(DashPattern { paint_m: 3.0, gap_m: 5.0, phase_m: 1.0 })),
+            (2, 3.25, LineType::Solid, None),
+        ] {
+            l.lane_boundaries.push(LaneBoundary {
+                id: ElementId(id),
+                line_type: t,
+                color: MarkingColor::White,
+                width_m: 0.15,
+                dash,
+                points: arc(off),
+            });
+        }
+        l.stop_lines.push(StopLine {
+            id: ElementId(3),
+            width_m: 0.45,
+            points: vec![Point3::new(200_002.0, 549_990.0, 30.0), Point3::new(200_002.0, 549_996.0, 30.0)],
+        });
+        l.crosswalks.push(Crosswalk {
+            id: ElementId(4),
+            polygon: vec![
+                Point3::new(200_004.0, 549_985.0, 30.0),
+                Point3::new(200_008.0, 549_985.0, 30.0),
+                Point3::new(200_008.0, 549_998.0, 30.0),
+                Point3::new(200_004.0, 549_998.0, 30.0),
+            ],
+            stripe_m: 0.45,
+            gap_m: 0.45,
+        });
+        l
+    }
+
+    #[test]
+    fn sparse_mask_agrees_with_the_outlines() {
+        let model = PaintModel::new(&layout(), 0.12);
+        let (cell, radius) = (0.05, 0.05);
+        let mask = PaintMask::new(&model, cell, radius);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let (mut on, mut checked) = (0, 0);
+        for _ in 0..40_000 {
+            // Cell centres (the raster's sampling points) over the layout's extent.
+            let ix = rng.random_range(-200i64..800);
+            let iy = rng.random_range(-400i64..500);
+            let c = [(ix as f64 + 0.5) * cell, (iy as f64 + 0.5) * cell];
+            let truth = model.pieces.iter().any(|p| {
+                point_in_polygon(c, p)
+                    || (0..p.len()).any(|k| foot(c, p[k], p[(k + 1) % p.len()]).1 <= radius)
+            });
+            let hit = mask.hit(c[0] + model.shift[0], c[1] + model.shift[1]);
+            assert_eq!(hit, truth, "cell ({ix}, {iy})");
+            on += usize::from(truth);
+            checked += 1;
+        }
+        assert!(on > 100 && on < checked / 2, "{on} of {checked} on paint");
+    }
+
+    #[test]
+    fn points_on_paint_are_inside_and_points_beside_it_are_pulled_toward_it() {
+        let model = PaintModel::new(&layout(), 0.12);
+        // The middle of the crosswalk: on paint, at the layout's height.
+        match model.query([200_006.0, 549_991.0], 0.5) {
+            Some(PaintHit::Inside { z }) => assert!((z - 30.0).abs() < 1e-9),
+            other => panic!("{other:?}"),
+        }
+        // 0.3 m beside the stop line (centre x = 200 002, half width 0.225): off by 0.075 m,
+        // pulled back along −x.
+        match model.query([200_002.3, 549_993.0], 0.5) {
+            Some(PaintHit::Outside { d, n, .. }) => {
+                assert!((d - 0.075).abs() < 1e-6, "{d}");
+                assert!((n[0] - 1.0).abs() < 1e-6 && n[1].abs() < 1e-6, "{n:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Beyond the gate: nothing.
+        assert!(model.query([200_003.0, 549_993.0], 0.5).is_none());
+    }
+}
