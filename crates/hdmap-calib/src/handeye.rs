@@ -58,8 +58,10 @@ pub fn hand_eye(
         let mut h = Matrix3::zeros();
         for (a, b) in pairs {
             let (aa, ab) = (a.rotation.scaled_axis(), b.rotation.scaled_axis());
-            // Weight rotation axes like ~10 m of travel per radian.
-            h += 10.0 * 10.0 * aa * ab.transpose();
+            // Rotation axes weigh like 100 m of travel per radian: a body (INS) translation carries
+            // the GNSS drift (decimetres per second in a street canyon), its rotation does not;
+            // translations still fix the rotation about a vehicle's single turning axis.
+            h += 100.0 * 100.0 * aa * ab.transpose();
             let rb = b.rotation.to_rotation_matrix().into_inner();
             let c = b.translation.vector + (rb - Matrix3::identity()) * t_x;
             h += a.translation.vector * c.transpose();

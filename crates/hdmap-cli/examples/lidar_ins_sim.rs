@@ -30,9 +30,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let report = |name: &str, x: &hdmap_core::nalgebra::Isometry3<f64>| {
         let d = x_true.inverse() * x;
         let t = x.translation.vector - x_true.translation.vector;
+        // The rotation error about the body (GNSS) axes.
+        let e = x_true.rotation * d.rotation.scaled_axis();
         println!(
-            "{name}: {:.3}° from the true rotation; lever arm off by ({:+.1}, {:+.1}, {:+.1}) cm",
+            "{name}: {:.3}° from the true rotation (about body x/y/z {:+.3}/{:+.3}/{:+.3}°); lever arm off by ({:+.1}, {:+.1}, {:+.1}) cm",
             d.rotation.angle().to_degrees(),
+            e.x.to_degrees(),
+            e.y.to_degrees(),
+            e.z.to_degrees(),
             100.0 * t.x,
             100.0 * t.y,
             100.0 * t.z
