@@ -79,13 +79,7 @@ impl Default for RegisterConfig {
 impl RegisterConfig {
     /// Checks that every setting is usable: a message naming the first that is not.
     pub fn validate(&self) -> Result<(), String> {
-        let pos = |name: &str, v: f64| {
-            if v.is_finite() && v > 0.0 {
-                Ok(())
-            } else {
-                Err(format!("{name} = {v}: must be a positive number"))
-            }
-        };
+        use crate::positive as pos;
         pos("voxel_size_m", self.voxel_size_m)?;
         pos("overlap_radius_m", self.overlap_radius_m)?;
         pos("coarse_search_m", self.coarse_search_m)?;

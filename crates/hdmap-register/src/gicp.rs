@@ -351,6 +351,39 @@ fn correspondences(
         .collect()
 }
 
+/// One correspondence at pose `t` (rotation matrix `r`): the residual `e = q − T·p` (both
+/// clouds local), its information `M = (C_q + R·C_p·Rᵀ)⁻¹` and its Huber weight; `None` when the
+/// combined covariance is singular.
+#[allow(clippy::too_many_arguments)] // the pieces of one correspondence
+#[inline]
+fn residual(
+    target: &GicpCloud,
+    source: &GicpCloud,
+    i: usize,
+    j: usize,
+    p: &[f64; 3],
+    t: &Isometry3<f64>,
+    r: &Matrix3<f64>,
+    cfg: &GicpConfig,
+) -> Option<(Vector3<f64>, Matrix3<f64>, f64)> {
+    let tp = t * nalgebra::Point3::from(*p);
+    let q = &target.points[j];
+    let e = Vector3::new(
+        q[0] - target.shift[0] - tp.x,
+        q[1] - target.shift[1] - tp.y,
+        q[2] - target.shift[2] - tp.z,
+    );
+    let m = (target.covariances[j] + r * source.covariances[i] * r.transpose()).try_inverse()?;
+    let w = match cfg.huber_m {
+        Some(h) => {
+            let d = e.norm();
+            if d <= h { 1.0 } else { h / d }
+        }
+        None => 1.0,
+    };
+    Some((e, m, w))
+}
+
 /// The robust Mahalanobis error of correspondences `corr` at pose `t` (the cost of a trial
 /// step: no Jacobians).
 fn error_at(
@@ -367,24 +400,8 @@ fn error_at(
         .enumerate()
         .filter(|(i, _)| corr[*i] != u32::MAX)
         .map(|(i, p)| {
-            let tp = t * nalgebra::Point3::from(*p);
-            let j = corr[i] as usize;
-            let q = &target.points[j];
-            let e = Vector3::new(
-                q[0] - target.shift[0] - tp.x,
-                q[1] - target.shift[1] - tp.y,
-                q[2] - target.shift[2] - tp.z,
-            );
-            let c = target.covariances[j] + r * source.covariances[i] * r.transpose();
-            let Some(m) = c.try_inverse() else { return 0.0 };
-            let w = match cfg.huber_m {
-                Some(h) => {
-                    let d = e.norm();
-                    if d <= h { 1.0 } else { h / d }
-                }
-                None => 1.0,
-            };
-            w * e.dot(&(m * e))
+            residual(target, source, i, corr[i] as usize, p, t, &r, cfg)
+                .map_or(0.0, |(e, m, w)| w * e.dot(&(m * e)))
         })
         .sum()
 }
@@ -409,24 +426,10 @@ fn linearise(
             if corr[i] == u32::MAX {
                 return acc;
             }
-            let pv = Vector3::from(*p);
-            let tp = t * nalgebra::Point3::from(pv);
-            let j = corr[i] as usize;
-            let qt = Vector3::new(
-                target.points[j][0] - target.shift[0],
-                target.points[j][1] - target.shift[1],
-                target.points[j][2] - target.shift[2],
-            );
-            let e = qt - tp.coords;
-            let c = target.covariances[j] + r * source.covariances[i] * r.transpose();
-            let Some(m) = c.try_inverse() else { return acc };
-            let w = match cfg.huber_m {
-                Some(h) => {
-                    let d = e.norm();
-                    if d <= h { 1.0 } else { h / d }
-                }
-                None => 1.0,
+            let Some((e, m, w)) = residual(target, source, i, corr[i] as usize, p, t, &r, cfg) else {
+                return acc;
             };
+            let pv = Vector3::from(*p);
             // e(δ) = q − T·exp(δ)·p; ∂e/∂ω = R[p]×, ∂e/∂v = −R.
             let mut jac = nalgebra::Matrix3x6::zeros();
             jac.fixed_view_mut::<3, 3>(0, 0).copy_from(&(r * skew(&pv)));

@@ -16,6 +16,11 @@ pub mod pair;
 
 use thiserror::Error;
 
+/// Settings check shared by the stage's configs: `v` must be a finite positive number.
+pub(crate) fn positive(name: &str, v: f64) -> Result<(), String> {
+    if v.is_finite() && v > 0.0 { Ok(()) } else { Err(format!("{name} = {v}: must be a positive number")) }
+}
+
 /// Errors of the registration stage.
 #[derive(Debug, Error)]
 pub enum RegisterError {

@@ -53,13 +53,7 @@ impl Default for PairConfig {
 impl PairConfig {
     /// Checks that every setting is usable: a message naming the first that is not.
     pub fn validate(&self) -> Result<(), String> {
-        let pos = |name: &str, v: f64| {
-            if v.is_finite() && v > 0.0 {
-                Ok(())
-            } else {
-                Err(format!("{name} = {v}: must be a positive number"))
-            }
-        };
+        use crate::positive as pos;
         pos("voxel_size_m", self.voxel_size_m)?;
         pos("plane_tolerance_m", self.plane_tolerance_m)?;
         pos("max_tilt_error_deg", self.max_tilt_error_deg)?;
