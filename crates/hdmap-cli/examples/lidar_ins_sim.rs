@@ -5,7 +5,7 @@
 //! `cargo run --release -p hdmap-cli --example lidar_ins_sim -- out/demo`
 
 use hdmap_core::FrameId;
-use hdmap_register::drive::{RegisterConfig, load_drive, match_scans};
+use hdmap_register::drive::{RegisterConfig, load_drive, match_scans, motion_pairs};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::path::PathBuf::from(std::env::args().nth(1).ok_or("usage: lidar_ins_sim SIM_DIR")?);
@@ -15,15 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let edges = match_scans(&drive, &cfg)?;
     let x_nom = drive.georef.gnss_from_lidar;
     // B = gnss_i_from_gnss_j from the INS: world_from_gnss = world_from_lidar(INS) · X_nom⁻¹.
-    let pairs: Vec<_> = edges
-        .iter()
-        .filter(|e| !e.overlap)
-        .map(|e| {
-            let (wi, wj) = (drive.scans[e.i].1.world_from_lidar, drive.scans[e.j].1.world_from_lidar);
-            let b = x_nom * wi.inverse() * wj * x_nom.inverse();
-            (e.i_from_j, b)
-        })
-        .collect();
+    let pairs = motion_pairs(&drive, &edges);
     let r = hdmap_calib::handeye::hand_eye(&pairs, &x_nom)?;
     let rig_true = hdmap_io::rig::read_rig(&dir.join("truth/rig_true.toml"))?;
     let x_true = rig_true.transform(FrameId::Gnss, FrameId::Lidar(0))?;

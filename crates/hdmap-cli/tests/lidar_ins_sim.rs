@@ -3,7 +3,7 @@
 //! against the simulator's true rig.
 
 use hdmap_core::FrameId;
-use hdmap_register::drive::{RegisterConfig, load_drive, match_scans};
+use hdmap_register::drive::{RegisterConfig, load_drive, match_scans, motion_pairs};
 
 #[test]
 fn hand_eye_on_the_demo_drive_beats_the_nominal_rig() {
@@ -17,14 +17,7 @@ fn hand_eye_on_the_demo_drive_beats_the_nominal_rig() {
     let drive = load_drive(&dir.path().join("drive"), None, &layout.origin, &cfg).expect("drive");
     let edges = match_scans(&drive, &cfg).expect("scan matching");
     let x_nom = drive.georef.gnss_from_lidar;
-    let pairs: Vec<_> = edges
-        .iter()
-        .filter(|e| !e.overlap)
-        .map(|e| {
-            let (wi, wj) = (drive.scans[e.i].1.world_from_lidar, drive.scans[e.j].1.world_from_lidar);
-            (e.i_from_j, x_nom * wi.inverse() * wj * x_nom.inverse())
-        })
-        .collect();
+    let pairs = motion_pairs(&drive, &edges);
     let r = hdmap_calib::handeye::hand_eye(&pairs, &x_nom).expect("hand-eye");
     let x_true = hdmap_io::rig::read_rig(&dir.path().join(hdmap_sim::files::RIG_TRUE))
         .expect("rig")

@@ -323,6 +323,22 @@ pub fn match_scans(drive: &Drive, cfg: &RegisterConfig) -> Result<Vec<MatchEdge>
     Ok(edges)
 }
 
+/// Motion pairs for hand–eye calibration of the LiDAR against the INS: for every consecutive
+/// scan match, (`lidar_i_from_lidar_j` measured, `gnss_i_from_gnss_j` from the INS over the same
+/// interval). The INS motion is recovered from the georeferenced poses, which are
+/// `world_from_gnss · gnss_from_lidar` with the drive's (nominal) rig.
+pub fn motion_pairs(drive: &Drive, edges: &[MatchEdge]) -> Vec<(Isometry3<f64>, Isometry3<f64>)> {
+    let x = drive.georef.gnss_from_lidar;
+    edges
+        .iter()
+        .filter(|e| !e.overlap)
+        .map(|e| {
+            let (wi, wj) = (drive.scans[e.i].1.world_from_lidar, drive.scans[e.j].1.world_from_lidar);
+            (e.i_from_j, x * wi.inverse() * wj * x.inverse())
+        })
+        .collect()
+}
+
 /// INS prior covariance of keyframe `k` in the pose's body frame (rotation first).
 fn ins_cov(drive: &Drive, k: usize, cfg: &RegisterConfig) -> Matrix6<f64> {
     // The INS sigmas at the scan's time on the INS clock.
