@@ -62,8 +62,7 @@ pub fn hand_eye(
             // the GNSS drift (decimetres per second in a street canyon), its rotation does not;
             // translations still fix the rotation about a vehicle's single turning axis.
             h += 100.0 * 100.0 * aa * ab.transpose();
-            let rb = b.rotation.to_rotation_matrix().into_inner();
-            let c = b.translation.vector + (rb - Matrix3::identity()) * t_x;
+            let c = b.translation.vector + rb_minus_i(b) * t_x;
             h += a.translation.vector * c.transpose();
         }
         let svd = h.svd(true, true);
@@ -79,20 +78,14 @@ pub fn hand_eye(
         let mut ata = Matrix3::zeros();
         let mut atb = Vector3::zeros();
         for (a, b) in pairs {
-            let m = b.rotation.to_rotation_matrix().into_inner() - Matrix3::identity();
-            let rhs = r_x * a.translation.vector - b.translation.vector;
+            let m = rb_minus_i(b);
             ata += m.transpose() * m;
-            atb += m.transpose() * rhs;
+            atb += m.transpose() * (r_x * a.translation.vector - b.translation.vector);
         }
         // Noise of one translation equation, from the residuals at the current estimate.
         let sigma = {
-            let s: f64 = pairs
-                .iter()
-                .map(|(a, b)| {
-                    let m = b.rotation.to_rotation_matrix().into_inner() - Matrix3::identity();
-                    (m * t_x - (r_x * a.translation.vector - b.translation.vector)).norm_squared()
-                })
-                .sum();
+            let s: f64 =
+                pairs.iter().map(|(a, b)| translation_residual(a, b, &r_x, &t_x).norm_squared()).sum();
             (s / (3.0 * pairs.len() as f64)).sqrt().max(1e-4)
         };
         let eig = ata.symmetric_eigen();
@@ -120,8 +113,7 @@ pub fn hand_eye(
             rot_sq += (ab - r_x * aa).norm_squared();
             n_rot += 1;
         }
-        let m = b.rotation.to_rotation_matrix().into_inner() - Matrix3::identity();
-        tr_sq += (m * t_x - (r_x * a.translation.vector - b.translation.vector)).norm_squared();
+        tr_sq += translation_residual(a, b, &r_x, &t_x).norm_squared();
     }
     Ok(HandEye {
         body_from_sensor: Isometry3::from_parts(
@@ -133,6 +125,21 @@ pub fn hand_eye(
         unobservable,
         pairs: pairs.len(),
     })
+}
+
+/// `R_B − I` of a body motion.
+fn rb_minus_i(b: &Isometry3<f64>) -> Matrix3<f64> {
+    b.rotation.to_rotation_matrix().into_inner() - Matrix3::identity()
+}
+
+/// `(R_B − I)·t_X − (R_X·t_A − t_B)`: how far a pair is from `B·X = X·A` in translation.
+fn translation_residual(
+    a: &Isometry3<f64>,
+    b: &Isometry3<f64>,
+    r_x: &Rotation3<f64>,
+    t_x: &Vector3<f64>,
+) -> Vector3<f64> {
+    rb_minus_i(b) * t_x - (r_x * a.translation.vector - b.translation.vector)
 }
 
 #[cfg(test)]
