@@ -34,6 +34,21 @@ pub struct ClassScore {
     pub mean_height_error_m: f64,
 }
 
+impl ClassScore {
+    /// `P R F1 err-mean err-p95 dz` (errors in cm), for tables.
+    pub fn summary(&self) -> String {
+        format!(
+            "P {:.3} R {:.3} F1 {:.3}  err mean {:.1} cm p95 {:.1} cm  dz {:.1} cm",
+            self.precision,
+            self.recall,
+            self.f1,
+            100.0 * self.mean_error_m,
+            100.0 * self.p95_error_m,
+            100.0 * self.mean_height_error_m
+        )
+    }
+}
+
 /// Topology scores.
 #[derive(Debug, Clone, Serialize)]
 pub struct TopologyScore {
@@ -172,6 +187,20 @@ fn elements(l: &RoadLayout, offset: [f64; 2]) -> BTreeMap<String, Vec<(Line3, bo
     m
 }
 
+/// The elements as polylines, polygons closed (first vertex repeated).
+fn closed_rings(elements: &[(Line3, bool)]) -> Vec<Line3> {
+    elements
+        .iter()
+        .map(|(line, closed)| {
+            let mut v = line.clone();
+            if *closed && let Some(first) = v.first().copied() {
+                v.push(first);
+            }
+            v
+        })
+        .collect()
+}
+
 fn arrow_name(k: ArrowKind) -> &'static str {
     match k {
         ArrowKind::Straight => "straight",
@@ -204,36 +233,8 @@ pub fn evaluate(pred: &RoadLayout, truth: &RoadLayout, tolerance_m: f64, offset:
     for name in names {
         let pe = p.get(&name).cloned().unwrap_or_default();
         let te = t.get(&name).cloned().unwrap_or_default();
-        let ti = Index::new(
-            te.iter()
-                .map(|e| {
-                    if e.1 {
-                        let mut v = e.0.clone();
-                        v.push(v[0]);
-                        v
-                    } else {
-                        e.0.clone()
-                    }
-                })
-                .collect(),
-            2.0,
-            tolerance_m.max(0.5),
-        );
-        let pi = Index::new(
-            pe.iter()
-                .map(|e| {
-                    if e.1 {
-                        let mut v = e.0.clone();
-                        v.push(v[0]);
-                        v
-                    } else {
-                        e.0.clone()
-                    }
-                })
-                .collect(),
-            2.0,
-            tolerance_m.max(0.5),
-        );
+        let ti = Index::new(closed_rings(&te), 2.0, tolerance_m.max(0.5));
+        let pi = Index::new(closed_rings(&pe), 2.0, tolerance_m.max(0.5));
         let (mut tp_p, mut n_p, mut tp_t, mut n_t) = (0usize, 0usize, 0usize, 0usize);
         let mut errs = Vec::new();
         let mut herrs = Vec::new();

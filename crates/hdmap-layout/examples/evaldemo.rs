@@ -41,26 +41,15 @@ fn main() {
     let truth = hdmap_io::layout::read_layout_geojson(&dir.join("truth/layout.geojson")).expect("truth");
     let r = hdmap_eval::layout::evaluate(&layout, &truth, 0.2, [-off[0], -off[1]]);
     for c in &r.classes {
-        println!(
-            "{:22} pred {:4} truth {:4}  P {:.3} R {:.3} F1 {:.3}  err mean {:.1} cm p95 {:.1} cm  dz {:.1} cm",
-            c.class,
-            c.predicted,
-            c.truth,
-            c.precision,
-            c.recall,
-            c.f1,
-            100.0 * c.mean_error_m,
-            100.0 * c.p95_error_m,
-            100.0 * c.mean_height_error_m
-        );
+        println!("{:22} pred {:4} truth {:4}  {}", c.class, c.predicted, c.truth, c.summary());
     }
     println!("topology: {:?}", r.topology);
-    hdmap_io::layout::write_layout_geojson(std::path::Path::new("/tmp/pred_layout.geojson"), &layout)
-        .expect("write");
+    // Beside the scene, not in a shared temporary directory.
+    hdmap_io::layout::write_layout_geojson(&dir.join("eval_layout.geojson"), &layout).expect("write");
     hdmap_sim::preview::ortho_with_layout(
         &dir.join("aerial/ortho.tif"),
         &layout,
-        std::path::Path::new("/tmp/pred_overlay.png"),
+        &dir.join("eval_overlay.png"),
         7600,
     )
     .expect("overlay");

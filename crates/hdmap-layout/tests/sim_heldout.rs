@@ -50,21 +50,10 @@ fn held_out_scene_classical_and_learned_side_by_side() {
         &LayoutConfig { segmenter: SegmenterKind::Learned, model: Some(model), ..Default::default() },
         off,
     );
-    eprintln!("{:22} | {:^38} | {:^38}", "class", "classical P / R / F1, err mean/p95 cm, dz", "learned");
+    eprintln!("{:22} | classical | learned", "class");
     for c in &classical.classes {
         let l = learned.classes.iter().find(|x| x.class == c.class);
-        let fmt = |c: &hdmap_eval::layout::ClassScore| {
-            format!(
-                "{:.3} {:.3} {:.3} {:5.1} {:5.1} {:4.1}",
-                c.precision,
-                c.recall,
-                c.f1,
-                100.0 * c.mean_error_m,
-                100.0 * c.p95_error_m,
-                100.0 * c.mean_height_error_m
-            )
-        };
-        eprintln!("{:22} | {:38} | {:38}", c.class, fmt(c), l.map(fmt).unwrap_or_default());
+        eprintln!("{:22} | {} | {}", c.class, c.summary(), l.map(|l| l.summary()).unwrap_or_default());
     }
     eprintln!("topology classical {:?}\ntopology learned   {:?}", classical.topology, learned.topology);
     // Floors a little under the measured figures (BENCHMARK.md has them): regressions fail.
