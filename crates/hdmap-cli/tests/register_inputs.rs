@@ -1,10 +1,16 @@
 //! `hdmap register` refuses unusable inputs with one line naming the file and the problem.
 
+use std::path::Path;
 use std::process::Command;
 
-fn run(args: &[&str]) -> (Option<i32>, String) {
-    let out =
-        Command::new(env!("CARGO_BIN_EXE_hdmap")).arg("register").args(args).output().expect("run hdmap");
+/// `hdmap register --drive D --layout L --out O [--config C]`: (exit code, stderr).
+fn run(drive: &Path, layout: &Path, out: &Path, config: Option<&Path>) -> (Option<i32>, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hdmap"));
+    cmd.arg("register").arg("--drive").arg(drive).arg("--layout").arg(layout).arg("--out").arg(out);
+    if let Some(c) = config {
+        cmd.arg("--config").arg(c);
+    }
+    let out = cmd.output().expect("run hdmap");
     (out.status.code(), String::from_utf8_lossy(&out.stderr).to_string())
 }
 
@@ -22,20 +28,12 @@ fn bad_register_inputs_fail_cleanly() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     let out = d.join("out");
-    let out = out.to_str().expect("utf-8");
     // A layout of an unknown kind.
     let bad_layout = d.join("layout.txt");
     std::fs::write(&bad_layout, "x").expect("write");
     let drive = d.join("drive");
     std::fs::create_dir_all(drive.join("lidar")).expect("mkdir");
-    let (c, e) = run(&[
-        "--drive",
-        drive.to_str().expect("utf-8"),
-        "--layout",
-        bad_layout.to_str().expect("utf-8"),
-        "--out",
-        out,
-    ]);
+    let (c, e) = run(&drive, &bad_layout, &out, None);
     one_line_naming(c, &e, "layout.txt", "gpkg");
     // A real layout, but a drive without an INS file.
     let layout_arg = d.join("layout.geojson");
@@ -43,26 +41,12 @@ fn bad_register_inputs_fail_cleanly() {
         hdmap_core::GeoOrigin::new(5186, [0.0; 3], hdmap_core::VerticalDatum::Kngeoid18).expect("origin");
     hdmap_io::layout::write_layout_geojson(&layout_arg, &hdmap_core::RoadLayout::new(origin))
         .expect("layout");
-    let (c, e) = run(&[
-        "--drive",
-        drive.to_str().expect("utf-8"),
-        "--layout",
-        layout_arg.to_str().expect("utf-8"),
-        "--out",
-        out,
-    ]);
+    let (c, e) = run(&drive, &layout_arg, &out, None);
     one_line_naming(c, &e, "ins.csv", "");
     // An INS file with a NaN.
     let corpus = hdmap_io::testdata::repo_root().join("tests/corpus/nan_in_ins.csv");
     std::fs::copy(&corpus, drive.join("ins.csv")).expect("copy");
-    let (c, e) = run(&[
-        "--drive",
-        drive.to_str().expect("utf-8"),
-        "--layout",
-        layout_arg.to_str().expect("utf-8"),
-        "--out",
-        out,
-    ]);
+    let (c, e) = run(&drive, &layout_arg, &out, None);
     one_line_naming(c, &e, "ins.csv", "not a finite number");
     assert!(!d.join("out").exists(), "nothing written on failure");
 }
@@ -78,16 +62,7 @@ fn bad_register_settings_fail_naming_the_file_and_key() {
     ] {
         let cfg = d.join(name);
         std::fs::write(&cfg, text).expect("write");
-        let (c, e) = run(&[
-            "--drive",
-            "nowhere",
-            "--layout",
-            "nowhere.gpkg",
-            "--out",
-            d.join("out").to_str().expect("utf-8"),
-            "--config",
-            cfg.to_str().expect("utf-8"),
-        ]);
+        let (c, e) = run(Path::new("nowhere"), Path::new("nowhere.gpkg"), &d.join("out"), Some(&cfg));
         assert_eq!(c, Some(1), "{e}");
         assert!(!e.contains("panicked"), "{e}");
         assert!(e.contains(name) && e.contains(words), "{name}: {e}");
@@ -99,16 +74,7 @@ fn bad_register_settings_fail_naming_the_file_and_key() {
         .expect("run");
     let printed = d.join("printed.toml");
     std::fs::write(&printed, &out.stdout).expect("write");
-    let (c, e) = run(&[
-        "--drive",
-        d.join("missing").to_str().expect("utf-8"),
-        "--layout",
-        "nowhere.gpkg",
-        "--out",
-        d.join("out").to_str().expect("utf-8"),
-        "--config",
-        printed.to_str().expect("utf-8"),
-    ]);
+    let (c, e) = run(&d.join("missing"), Path::new("nowhere.gpkg"), &d.join("out"), Some(&printed));
     assert_eq!(c, Some(1));
     assert!(e.contains("nowhere.gpkg"), "the printed defaults are accepted, the missing layout is not: {e}");
 }
