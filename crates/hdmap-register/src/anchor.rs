@@ -227,11 +227,7 @@ impl PaintModel {
         let mut best: Option<(f64, f64)> = None;
         for n in near {
             let (a, b) = self.segments[self.samples[n.item as usize] as usize];
-            let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
-            let l2 = dx * dx + dy * dy;
-            let t =
-                if l2 > 0.0 { (((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / l2).clamp(0.0, 1.0) } else { 0.0 };
-            let d = (p[0] - a[0] - t * dx).hypot(p[1] - a[1] - t * dy);
+            let (_, d, t) = foot(p, [a[0], a[1]], [b[0], b[1]]);
             if d <= 4.0 && best.is_none_or(|x| d < x.0) {
                 best = Some((d, a[2] + t * (b[2] - a[2])));
             }
@@ -254,7 +250,7 @@ impl PaintModel {
             }
             for i in 0..poly.len() {
                 let (a, b) = (poly[i], poly[(i + 1) % poly.len()]);
-                let (f, d) = foot(q, a, b);
+                let (f, d, _) = foot(q, a, b);
                 if best.is_none_or(|x| d < x.1) {
                     best = Some((f, d));
                 }
@@ -308,13 +304,14 @@ fn point_in_polygon(p: [f64; 2], poly: &[[f64; 2]]) -> bool {
     inside
 }
 
-/// Nearest point of segment `a`–`b` to `p`, and the distance.
-fn foot(p: [f64; 2], a: [f64; 2], b: [f64; 2]) -> ([f64; 2], f64) {
+/// Nearest point of segment `a`–`b` to `p`, the distance, and where it lies along the segment
+/// (0 at `a`, 1 at `b`).
+fn foot(p: [f64; 2], a: [f64; 2], b: [f64; 2]) -> ([f64; 2], f64, f64) {
     let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
     let l2 = dx * dx + dy * dy;
     let t = if l2 > 0.0 { (((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / l2).clamp(0.0, 1.0) } else { 0.0 };
     let f = [a[0] + t * dx, a[1] + t * dy];
-    (f, (p[0] - f[0]).hypot(p[1] - f[1]))
+    (f, (p[0] - f[0]).hypot(p[1] - f[1]), t)
 }
 
 /// A sparse raster of "on or near paint" cells, for the coarse search of the GNSS offset: only

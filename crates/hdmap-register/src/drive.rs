@@ -464,26 +464,21 @@ pub fn register(
     // Residuals at the solution (re-associated with the final gate).
     let paint_stats = paint_index.as_ref().map(|index| {
         let gate = cfg.paint_gates_m.last().copied().unwrap_or(0.4);
-        let mut dists: Vec<f64> = associate(index, &paint_pts, &current, o, gate)
+        let dists: Vec<f64> = associate(index, &paint_pts, &current, o, gate)
             .into_iter()
             .map(|x| match x.2 {
                 PaintHit::Inside { .. } => 0.0,
                 PaintHit::Outside { d, .. } => d,
             })
             .collect();
-        dists.sort_by(f64::total_cmp);
-        let q = |f: f64| {
-            dists
-                .get(((dists.len() as f64 * f) as usize).min(dists.len().saturating_sub(1)))
-                .copied()
-                .unwrap_or(f64::NAN)
-        };
         let on = dists.iter().filter(|d| **d == 0.0).count();
+        let n = dists.len();
+        let spread = crate::output::Spread::of(dists);
         PaintResiduals {
-            points: dists.len(),
-            on_paint_share: on as f64 / dists.len().max(1) as f64,
-            median_m: q(0.5),
-            p95_m: q(0.95),
+            points: n,
+            on_paint_share: on as f64 / n.max(1) as f64,
+            median_m: spread.map_or(f64::NAN, |s| s.median),
+            p95_m: spread.map_or(f64::NAN, |s| s.p95),
         }
     });
     let world_from_lidar = s

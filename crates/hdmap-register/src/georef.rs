@@ -52,19 +52,6 @@ pub struct WorldScan {
     pub dropped_range: usize,
 }
 
-impl WorldScan {
-    /// The points in world coordinates (absolute CRS units), through `world_from_lidar`.
-    pub fn points_world(&self) -> Vec<[f64; 3]> {
-        self.points_lidar
-            .iter()
-            .map(|p| {
-                let w = self.world_from_lidar * Point3::from(*p);
-                [w.x, w.y, w.z]
-            })
-            .collect()
-    }
-}
-
 impl Georeferencer {
     /// `world_from_lidar` at a LiDAR time.
     pub fn world_from_lidar(&self, lidar_stamp_ns: i64) -> Result<Isometry3<f64>, RegisterError> {

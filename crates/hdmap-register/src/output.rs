@@ -34,7 +34,8 @@ pub struct Spread {
 }
 
 impl Spread {
-    fn of(mut v: Vec<f64>) -> Option<Self> {
+    /// Of a sample; `None` when empty.
+    pub fn of(mut v: Vec<f64>) -> Option<Self> {
         if v.is_empty() {
             return None;
         }
