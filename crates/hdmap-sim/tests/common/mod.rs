@@ -13,7 +13,6 @@ pub struct Demo {
     pub dir: PathBuf,
     pub world: World,
     pub summary: SimSummary,
-    _tmp: tempfile::TempDir,
 }
 
 pub fn demo_config() -> SimConfig {
@@ -25,11 +24,15 @@ pub fn demo() -> &'static Demo {
     static DEMO: OnceLock<Demo> = OnceLock::new();
     DEMO.get_or_init(|| {
         let cfg = demo_config();
-        let tmp = tempfile::tempdir().expect("tmp");
-        let dir = tmp.path().join("demo");
+        // A `static` is never dropped, so a TempDir here would leak ~300 MB per run: the demo
+        // lives at one fixed place under cargo's test scratch folder instead, rewritten each run.
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("hdmap-sim-truth-demo");
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).expect("clear the previous demo");
+        }
         let summary = hdmap_sim::simulate(&cfg, &dir, |_, _, _| {}).expect("simulate demo");
         let world = World::build(&cfg).expect("world");
-        Demo { dir, world, summary, _tmp: tmp }
+        Demo { dir, world, summary }
     })
 }
 
