@@ -3,11 +3,14 @@
 //! * [`corners`]: chessboard inner-corner detection with sub-pixel refinement (no OpenCV).
 //! * [`intrinsics`]: Zhang initialisation + Levenberg–Marquardt refinement of pinhole /
 //!   Brown–Conrady or fisheye intrinsics, outlier views, RMS and parameter std devs.
+//! * [`camlidar`]: targetless camera–LiDAR refinement (LiDAR depth/intensity edges onto image
+//!   edges) on ordinary street scenes.
 //! * [`handeye`]: `body_from_sensor` from sensor and body motions (LiDAR–INS), reporting the
 //!   directions the motions leave unobservable.
 //!
 //! Every transform produced is named `target_from_source`.
 
+pub mod camlidar;
 pub mod corners;
 pub mod handeye;
 pub mod intrinsics;

@@ -7,6 +7,7 @@
 //! * [`vector`]: vector layers through OGR (GeoPackage, GeoJSON, ESRI Shapefile).
 //! * [`trajectory`]: CSV with header, TUM, KITTI poses, NovAtel-style INS CSV.
 //! * [`image`]: camera images through the `image` crate.
+//! * [`pjlab`]: OpenCalib (PJLab SensorsCalibration) intrinsic/extrinsic JSON and text files.
 //! * [`info`]: a summary of any supported file, for `hdmap info`.
 //!
 //! Every reader checks its input (missing, empty, directory, truncated, lying header) and
@@ -22,6 +23,7 @@ pub mod labels;
 pub mod las;
 pub mod layout;
 pub mod pcd;
+pub mod pjlab;
 pub mod raster;
 pub mod rig;
 pub mod testdata;

@@ -1,0 +1,878 @@
+//! Camera–LiDAR extrinsics without a target: refinement on ordinary street scenes.
+//!
+//! LiDAR edges — foreground points at depth discontinuities and bright points at intensity
+//! steps (paint on asphalt) along each beam — should land on image edges. The image's edge
+//! strength is spread by an inverse distance transform (each pixel keeps the strongest edge
+//! around it, decayed by `gamma` per pixel) so that the score has a basin wide enough to pull a
+//! guess that is degrees off, and the `camera_from_lidar` maximising the weighted sum of edge
+//! strength under the projected LiDAR edges is found by a 3⁶ neighbourhood search over
+//! rotation and translation with shrinking steps, coarse-to-fine over `gamma`
+//! (Levinson & Thrun, "Automatic online calibration of cameras and lasers", RSS 2013).
+//! Several image/scan pairs of one rig are scored together.
+
+use hdmap_core::camera::CameraIntrinsics;
+use hdmap_core::nalgebra::{Isometry3, Translation3, UnitQuaternion, Vector3};
+use image::GrayImage;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::CalibError;
+
+/// Settings of the targetless refinement.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TargetlessConfig {
+    /// Decay of the edge transform per pixel, one search stage per value (wide basin first).
+    pub gammas: Vec<f32>,
+    /// Weight of the raw edge against its spread copy in the score image (Levinson's α).
+    pub alpha: f32,
+    /// Gaussian blur of the image before the gradient, px.
+    pub blur_sigma_px: f32,
+    /// First rotation step of the search, degrees (halved until `min_step_deg`).
+    pub step_deg: f64,
+    /// First translation step, metres (halved with the rotation step).
+    pub step_m: f64,
+    /// The search stops when the rotation step is below this, degrees.
+    pub min_step_deg: f64,
+    /// LiDAR points used: range band, metres.
+    pub min_range_m: f64,
+    /// Far limit of the range band, metres.
+    pub max_range_m: f64,
+    /// Points of one beam are neighbours when their elevations differ by less than this, degrees.
+    pub beam_tolerance_deg: f64,
+    /// ... and their azimuths by less than this, degrees.
+    pub max_azimuth_gap_deg: f64,
+    /// A depth edge needs the neighbour this much farther, metres, or `depth_jump_ratio` of the range.
+    pub depth_jump_m: f64,
+    /// Relative part of the depth-edge threshold.
+    pub depth_jump_ratio: f64,
+    /// An intensity edge needs this step, as a fraction of the scan's 99th-percentile intensity.
+    pub intensity_step: f64,
+    /// ... and the bright point this many times its darker neighbour.
+    pub intensity_ratio: f64,
+    /// Neighbours along a beam lie on one surface when their ranges differ by less than this
+    /// (plus 2 % of the range), metres.
+    pub continuity_m: f64,
+    /// A surface rim with no return beyond it (sky) counts as a depth edge up to this range, m.
+    pub silhouette_range_m: f64,
+    /// Search translation too; `false` keeps the guess's lever arm and refines rotation only.
+    pub translation: bool,
+    /// Weight of the mutual information (nats) between LiDAR intensity and image grey values
+    /// against the edge score; 0 turns it off.
+    pub mi_weight: f64,
+    /// Blur of the grey image for the mutual information, px, per stage (0: sharp).
+    pub mi_blur_px: Vec<f32>,
+    /// Pixels of margin around the image inside which LiDAR edges are kept at the start.
+    pub margin_px: f64,
+}
+
+impl Default for TargetlessConfig {
+    fn default() -> Self {
+        Self {
+            gammas: vec![0.98, 0.95, 0.9],
+            alpha: 1.0 / 3.0,
+            blur_sigma_px: 1.0,
+            step_deg: 1.0,
+            step_m: 0.05,
+            min_step_deg: 0.005,
+            min_range_m: 1.5,
+            max_range_m: 60.0,
+            beam_tolerance_deg: 0.08,
+            max_azimuth_gap_deg: 0.6,
+            depth_jump_m: 0.5,
+            depth_jump_ratio: 0.05,
+            intensity_step: 0.15,
+            intensity_ratio: 1.5,
+            continuity_m: 0.1,
+            silhouette_range_m: 40.0,
+            margin_px: 150.0,
+            translation: false,
+            mi_weight: 1.0,
+            mi_blur_px: vec![8.0, 4.0, 1.0],
+        }
+    }
+}
+
+impl TargetlessConfig {
+    /// Checks every setting; the message names the key.
+    pub fn validate(&self) -> Result<(), CalibError> {
+        let bad = |k: &str, why: &str| Err(CalibError::Degenerate(format!("targetless setting {k}: {why}")));
+        if self.gammas.is_empty() || self.gammas.iter().any(|g| !(*g > 0.0 && *g < 1.0)) {
+            return bad("gammas", "need at least one value, each in (0, 1)");
+        }
+        if !(0.0..=1.0).contains(&self.alpha) {
+            return bad("alpha", "must be in [0, 1]");
+        }
+        for (k, v) in [
+            ("step_deg", self.step_deg),
+            ("step_m", self.step_m),
+            ("min_step_deg", self.min_step_deg),
+            ("min_range_m", self.min_range_m),
+            ("beam_tolerance_deg", self.beam_tolerance_deg),
+            ("max_azimuth_gap_deg", self.max_azimuth_gap_deg),
+            ("depth_jump_m", self.depth_jump_m),
+            ("intensity_step", self.intensity_step),
+            ("intensity_ratio", self.intensity_ratio),
+            ("continuity_m", self.continuity_m),
+            ("silhouette_range_m", self.silhouette_range_m),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return bad(k, "must be a positive number");
+            }
+        }
+        if !(self.max_range_m > self.min_range_m) {
+            return bad("max_range_m", "must exceed min_range_m");
+        }
+        Ok(())
+    }
+}
+
+/// Edge strength of an image spread by an inverse distance transform, values in [0, 1].
+#[derive(Debug, Clone)]
+pub struct EdgeMap {
+    /// Width, px.
+    pub width: usize,
+    /// Height, px.
+    pub height: usize,
+    /// Row-major values.
+    pub data: Vec<f32>,
+}
+
+/// Gradient magnitude of a blurred image (Sobel), scaled so that its 99th percentile is 1.
+pub fn edge_strength(gray: &GrayImage, blur_sigma_px: f32) -> EdgeMap {
+    let img = image::imageops::blur(gray, blur_sigma_px);
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let px = |x: usize, y: usize| img.as_raw()[y * w + x] as f32;
+    let mut data = vec![0f32; w * h];
+    if w >= 3 && h >= 3 {
+        data.par_chunks_mut(w).enumerate().skip(1).take(h - 2).for_each(|(y, row)| {
+            for x in 1..w - 1 {
+                let gx = px(x + 1, y - 1) + 2.0 * px(x + 1, y) + px(x + 1, y + 1)
+                    - px(x - 1, y - 1)
+                    - 2.0 * px(x - 1, y)
+                    - px(x - 1, y + 1);
+                let gy = px(x - 1, y + 1) + 2.0 * px(x, y + 1) + px(x + 1, y + 1)
+                    - px(x - 1, y - 1)
+                    - 2.0 * px(x, y - 1)
+                    - px(x + 1, y - 1);
+                row[x] = (gx * gx + gy * gy).sqrt();
+            }
+        });
+    }
+    let mut sorted: Vec<f32> = data.iter().copied().filter(|v| *v > 0.0).collect();
+    let scale = if sorted.is_empty() {
+        1.0
+    } else {
+        let k = (sorted.len() - 1) * 99 / 100;
+        *sorted.select_nth_unstable_by(k, f32::total_cmp).1
+    };
+    for v in &mut data {
+        *v = (*v / scale.max(1e-6)).min(1.0);
+    }
+    EdgeMap { width: w, height: h, data }
+}
+
+impl EdgeMap {
+    /// Levinson's score image: `alpha·E + (1 − alpha)·max over pixels q of E(q)·gamma^d(p, q)`,
+    /// d the chessboard distance; two raster passes.
+    pub fn spread(&self, gamma: f32, alpha: f32) -> EdgeMap {
+        let (w, h) = (self.width, self.height);
+        let mut d = self.data.clone();
+        for y in 0..h {
+            for x in 0..w {
+                let mut m = d[y * w + x];
+                if x > 0 {
+                    m = m.max(gamma * d[y * w + x - 1]);
+                }
+                if y > 0 {
+                    let r = (y - 1) * w;
+                    m = m.max(gamma * d[r + x]);
+                    if x > 0 {
+                        m = m.max(gamma * d[r + x - 1]);
+                    }
+                    if x + 1 < w {
+                        m = m.max(gamma * d[r + x + 1]);
+                    }
+                }
+                d[y * w + x] = m;
+            }
+        }
+        for y in (0..h).rev() {
+            for x in (0..w).rev() {
+                let mut m = d[y * w + x];
+                if x + 1 < w {
+                    m = m.max(gamma * d[y * w + x + 1]);
+                }
+                if y + 1 < h {
+                    let r = (y + 1) * w;
+                    m = m.max(gamma * d[r + x]);
+                    if x > 0 {
+                        m = m.max(gamma * d[r + x - 1]);
+                    }
+                    if x + 1 < w {
+                        m = m.max(gamma * d[r + x + 1]);
+                    }
+                }
+                d[y * w + x] = m;
+            }
+        }
+        let data = self.data.iter().zip(&d).map(|(e, s)| alpha * e + (1.0 - alpha) * s).collect();
+        EdgeMap { width: w, height: h, data }
+    }
+
+    /// Bilinear value at pixel (u, v) (pixel centres at integers); `None` outside.
+    pub fn sample(&self, u: f64, v: f64) -> Option<f32> {
+        // Compared as floats: NaN and huge values never reach the integer casts.
+        if !(u >= 0.0 && v >= 0.0 && u < (self.width as f64 - 1.0) && v < (self.height as f64 - 1.0)) {
+            return None;
+        }
+        let (x0, y0) = (u as usize, v as usize);
+        let (fx, fy) = ((u - x0 as f64) as f32, (v - y0 as f64) as f32);
+        let i = y0 * self.width + x0;
+        let d = &self.data;
+        let top = d[i] + fx * (d[i + 1] - d[i]);
+        let bot = d[i + self.width] + fx * (d[i + self.width + 1] - d[i + self.width]);
+        Some(top + fy * (bot - top))
+    }
+}
+
+/// LiDAR points on edges, in the LiDAR frame, with weights in (0, 1].
+#[derive(Debug, Clone, Default)]
+pub struct LidarEdges {
+    /// Edge points.
+    pub points: Vec<Vector3<f64>>,
+    /// Their weights.
+    pub weights: Vec<f64>,
+    /// How many are depth edges (the rest are intensity edges; a point can be both).
+    pub depth_edges: usize,
+    /// How many are intensity edges.
+    pub intensity_edges: usize,
+}
+
+/// Finds depth and intensity edges along the beams of one scan. Neighbours along a beam are
+/// found from the geometry (same elevation within `beam_tolerance_deg`, nearest azimuth on
+/// each side), so scans without a ring channel and in any point order work.
+pub fn lidar_edges(points: &[[f64; 3]], intensity: Option<&[f32]>, cfg: &TargetlessConfig) -> LidarEdges {
+    struct P {
+        az: f64,
+        el: f64,
+        r: f64,
+        i: usize,
+    }
+    let pts: Vec<P> = points
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| {
+            let r = (p[0] * p[0] + p[1] * p[1] + p[2] * p[2]).sqrt();
+            (r.is_finite() && r >= cfg.min_range_m && r <= cfg.max_range_m).then(|| P {
+                az: p[1].atan2(p[0]).to_degrees(),
+                el: (p[2] / r).asin().to_degrees(),
+                r,
+                i,
+            })
+        })
+        .collect();
+    let i99 = intensity.map(|v| {
+        let mut s: Vec<f32> = pts.iter().map(|p| v[p.i]).collect();
+        if s.is_empty() {
+            return 1.0;
+        }
+        let k = (s.len() - 1) * 99 / 100;
+        (*s.select_nth_unstable_by(k, f32::total_cmp).1 as f64).max(1e-6)
+    });
+    // Elevation buckets of width `beam_tolerance_deg`, each sorted by azimuth.
+    let tol = cfg.beam_tolerance_deg;
+    let key = |el: f64| (el / tol).floor() as i64;
+    let mut buckets: std::collections::HashMap<i64, Vec<usize>> = std::collections::HashMap::new();
+    for (k, p) in pts.iter().enumerate() {
+        buckets.entry(key(p.el)).or_default().push(k);
+    }
+    for b in buckets.values_mut() {
+        b.sort_by(|&a, &c| pts[a].az.total_cmp(&pts[c].az));
+    }
+    // Nearest neighbour along the beam on one side (`dir` = ±1), if within the gap.
+    let neighbour = |k: usize, dir: f64| -> Option<usize> {
+        let p = &pts[k];
+        let mut best: Option<(f64, usize)> = None;
+        for b in [key(p.el) - 1, key(p.el), key(p.el) + 1] {
+            let Some(list) = buckets.get(&b) else { continue };
+            let pos = list.partition_point(|&j| pts[j].az < p.az);
+            let side: Box<dyn Iterator<Item = &usize>> =
+                if dir > 0.0 { Box::new(list[pos..].iter()) } else { Box::new(list[..pos].iter().rev()) };
+            for &j in side {
+                let q = &pts[j];
+                let daz = (q.az - p.az) * dir;
+                if daz > cfg.max_azimuth_gap_deg {
+                    break;
+                }
+                if j == k || daz <= 0.0 || (q.el - p.el).abs() >= tol {
+                    continue;
+                }
+                // The first match in a bucket is its nearest on this side.
+                if best.is_none_or(|b| daz < b.0) {
+                    best = Some((daz, j));
+                }
+                break;
+            }
+        }
+        best.map(|b| b.1)
+    };
+    let found: Vec<Option<(f64, bool, bool)>> = (0..pts.len())
+        .into_par_iter()
+        .map(|k| {
+            let p = &pts[k];
+            let side = [neighbour(k, -1.0), neighbour(k, 1.0)];
+            // The surface continues on a side when that neighbour is at about the same range.
+            let cont = cfg.continuity_m + cfg.depth_jump_ratio * 0.4 * p.r;
+            let continues = |s: Option<usize>| s.is_some_and(|j| (pts[j].r - p.r).abs() < cont);
+            let (mut depth, mut bright) = (0f64, 0f64);
+            for (s, other) in [(side[0], side[1]), (side[1], side[0])] {
+                // A depth edge is the rim of a surface: continuous on one side, and on the
+                // other a jump back (or no return at all: sky behind a pole). Scattered
+                // points (fence bars, foliage) have no continuous side and are skipped.
+                if continues(other) {
+                    match s {
+                        Some(j) => depth = depth.max(pts[j].r - p.r),
+                        None if p.r < cfg.silhouette_range_m => depth = depth.max(cfg.depth_jump_m * 2.0),
+                        None => {}
+                    }
+                }
+                // An intensity edge is a bright point beside a darker one on the same surface.
+                if let (Some(j), Some(v), Some(sc)) = (s, intensity, i99)
+                    && continues(s)
+                {
+                    let (a, b) = (v[p.i] as f64, v[pts[j].i] as f64);
+                    if a > cfg.intensity_ratio * b {
+                        bright = bright.max((a - b) / sc);
+                    }
+                }
+            }
+            let is_depth = depth > cfg.depth_jump_m.max(cfg.depth_jump_ratio * p.r);
+            let is_bright = bright > cfg.intensity_step;
+            if !(is_depth || is_bright) {
+                return None;
+            }
+            // Levinson's weight: square root of the step, each kind scaled to (0, 1].
+            let wd = if is_depth { (depth.min(5.0) / 5.0).sqrt() } else { 0.0 };
+            let wi = if is_bright { bright.min(1.0).sqrt() } else { 0.0 };
+            Some((wd.max(wi), is_depth, is_bright))
+        })
+        .collect();
+    let mut out = LidarEdges::default();
+    for (k, f) in found.into_iter().enumerate() {
+        if let Some((w, d, b)) = f {
+            let p = points[pts[k].i];
+            out.points.push(Vector3::new(p[0], p[1], p[2]));
+            out.weights.push(w);
+            out.depth_edges += d as usize;
+            out.intensity_edges += b as usize;
+        }
+    }
+    out
+}
+
+/// One camera image with the LiDAR scan taken with it.
+#[derive(Debug, Clone)]
+pub struct ScenePair {
+    /// A name for reports.
+    pub name: String,
+    /// The camera.
+    pub camera: CameraIntrinsics,
+    /// Image edge strength ([`edge_strength`]).
+    pub edges: EdgeMap,
+    /// LiDAR edges ([`lidar_edges`]).
+    pub lidar: LidarEdges,
+    /// The grey image, for the mutual-information term.
+    pub gray: GrayImage,
+    /// Points with intensity for the mutual-information term (LiDAR frame, range band)...
+    pub reflect_points: Vec<Vector3<f64>>,
+    /// ... and their intensity bin (rank-equalised into [`MI_BINS`] bins).
+    pub reflect_bins: Vec<u8>,
+}
+
+/// Histogram bins per axis of the mutual-information term.
+pub const MI_BINS: usize = 16;
+
+/// Intensities of the points in the range band, rank-equalised into [`MI_BINS`] bins.
+fn reflectivity_bins(
+    points: &[[f64; 3]],
+    intensity: &[f32],
+    cfg: &TargetlessConfig,
+) -> (Vec<Vector3<f64>>, Vec<u8>) {
+    let keep: Vec<usize> = (0..points.len())
+        .filter(|&i| {
+            let r = Vector3::from(points[i]).norm();
+            r >= cfg.min_range_m && r <= cfg.max_range_m && intensity[i].is_finite()
+        })
+        .collect();
+    let mut sorted: Vec<f32> = keep.iter().map(|&i| intensity[i]).collect();
+    sorted.sort_by(f32::total_cmp);
+    let edges: Vec<f32> =
+        (1..MI_BINS).map(|b| sorted.get(b * sorted.len() / MI_BINS).copied().unwrap_or(0.0)).collect();
+    let bins = keep.iter().map(|&i| edges.partition_point(|e| *e <= intensity[i]) as u8).collect();
+    (keep.iter().map(|&i| Vector3::from(points[i])).collect(), bins)
+}
+
+/// Mutual information (nats) between LiDAR intensity bins and the grey value (in
+/// [`MI_BINS`] bins) of the pixels the points project to; points outside the image are left out.
+fn mutual_information(
+    gray: &GrayImage,
+    cam: &CameraIntrinsics,
+    pts: &[Vector3<f64>],
+    bins: &[u8],
+    t: &Isometry3<f64>,
+) -> f64 {
+    let mut joint = [[0u32; MI_BINS]; MI_BINS];
+    let mut n = 0u32;
+    let (w, h) = (gray.width() as f64, gray.height() as f64);
+    for (p, &b) in pts.iter().zip(bins) {
+        let q = t * hdmap_core::nalgebra::Point3::from(*p);
+        if let Some([u, v]) = cam.project(&q.coords)
+            && u >= 0.0
+            && v >= 0.0
+            && u < w
+            && v < h
+        {
+            let g = gray.as_raw()[v as usize * gray.width() as usize + u as usize] as usize * MI_BINS / 256;
+            joint[b as usize][g] += 1;
+            n += 1;
+        }
+    }
+    if n == 0 {
+        return 0.0;
+    }
+    let n = n as f64;
+    let px: Vec<f64> = joint.iter().map(|r| r.iter().sum::<u32>() as f64 / n).collect();
+    let py: Vec<f64> = (0..MI_BINS).map(|g| joint.iter().map(|r| r[g]).sum::<u32>() as f64 / n).collect();
+    let mut mi = 0.0;
+    for (a, row) in joint.iter().enumerate() {
+        for (g, &c) in row.iter().enumerate() {
+            if c > 0 {
+                let pxy = c as f64 / n;
+                mi += pxy * (pxy / (px[a] * py[g])).ln();
+            }
+        }
+    }
+    mi
+}
+
+impl ScenePair {
+    /// Builds a pair from a grey image and a scan (LiDAR frame, optional intensity).
+    pub fn new(
+        name: impl Into<String>,
+        camera: CameraIntrinsics,
+        image: &GrayImage,
+        points: &[[f64; 3]],
+        intensity: Option<&[f32]>,
+        cfg: &TargetlessConfig,
+    ) -> Result<Self, CalibError> {
+        let name = name.into();
+        if (image.width(), image.height()) != (camera.width, camera.height) {
+            return Err(CalibError::Degenerate(format!(
+                "{name}: image is {}×{} px but the camera model is {}×{}",
+                image.width(),
+                image.height(),
+                camera.width,
+                camera.height
+            )));
+        }
+        if intensity.is_some_and(|v| v.len() != points.len()) {
+            return Err(CalibError::Degenerate(format!("{name}: intensity and point counts differ")));
+        }
+        let lidar = lidar_edges(points, intensity, cfg);
+        let (reflect_points, reflect_bins) =
+            intensity.map(|v| reflectivity_bins(points, v, cfg)).unwrap_or_default();
+        Ok(Self {
+            name,
+            camera,
+            edges: edge_strength(image, cfg.blur_sigma_px),
+            lidar,
+            gray: image.clone(),
+            reflect_points,
+            reflect_bins,
+        })
+    }
+}
+
+/// What the refinement found.
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetlessResult {
+    /// The refined extrinsic.
+    pub camera_from_lidar: Isometry3<f64>,
+    /// Objective (edge score + weighted mutual information, finest stage) at the guess, per pair.
+    pub score_initial: Vec<f64>,
+    /// ... and at the result.
+    pub score_final: Vec<f64>,
+    /// LiDAR edge points scored per pair (inside the image at the guess).
+    pub edge_points: Vec<usize>,
+    /// Score evaluations spent.
+    pub evaluations: usize,
+}
+
+/// Weighted mean of a score image under the projected edges.
+fn score(map: &EdgeMap, cam: &CameraIntrinsics, pts: &[Vector3<f64>], w: &[f64], t: &Isometry3<f64>) -> f64 {
+    let (mut s, mut total) = (0.0, 0.0);
+    for (p, &wi) in pts.iter().zip(w) {
+        total += wi;
+        let q = t * hdmap_core::nalgebra::Point3::from(*p);
+        if let Some([u, v]) = cam.project(&q.coords)
+            && let Some(e) = map.sample(u, v)
+        {
+            s += wi * e as f64;
+        }
+    }
+    if total > 0.0 { s / total } else { 0.0 }
+}
+
+/// A small motion applied on the camera side: rotation vector (rad) and translation (m).
+fn perturb(d: &[f64; 6]) -> Isometry3<f64> {
+    Isometry3::from_parts(
+        Translation3::new(d[3], d[4], d[5]),
+        UnitQuaternion::from_scaled_axis(Vector3::new(d[0], d[1], d[2])),
+    )
+}
+
+/// Refines `camera_from_lidar` from a guess on one or more pairs of the same rig.
+pub fn refine_targetless(
+    pairs: &[ScenePair],
+    guess: &Isometry3<f64>,
+    cfg: &TargetlessConfig,
+) -> Result<TargetlessResult, CalibError> {
+    cfg.validate()?;
+    if pairs.is_empty() {
+        return Err(CalibError::Degenerate(
+            "targetless refinement needs at least one image/scan pair".into(),
+        ));
+    }
+    // Keep the points that project inside the image (with margin) at the guess.
+    let in_view = |p: &ScenePair, x: &Vector3<f64>| {
+        let m = cfg.margin_px;
+        let (w, h) = (p.camera.width as f64, p.camera.height as f64);
+        let q = guess * hdmap_core::nalgebra::Point3::from(*x);
+        p.camera.project(&q.coords).is_some_and(|[u, v]| u > -m && v > -m && u < w + m && v < h + m)
+    };
+    let kept: Vec<(Vec<Vector3<f64>>, Vec<f64>)> = pairs
+        .iter()
+        .map(|p| {
+            p.lidar
+                .points
+                .iter()
+                .zip(&p.lidar.weights)
+                .filter(|(x, _)| in_view(p, x))
+                .map(|(x, w)| (*x, *w))
+                .unzip()
+        })
+        .collect();
+    let kept_mi: Vec<(Vec<Vector3<f64>>, Vec<u8>)> = pairs
+        .iter()
+        .map(|p| {
+            p.reflect_points
+                .iter()
+                .zip(&p.reflect_bins)
+                .filter(|(x, _)| in_view(p, x))
+                .map(|(x, b)| (*x, *b))
+                .unzip()
+        })
+        .collect();
+    for (p, k) in pairs.iter().zip(&kept) {
+        if k.0.len() < 50 {
+            return Err(CalibError::Degenerate(format!(
+                "{}: only {} LiDAR edge points fall in the image at the guess (need 50)",
+                p.name,
+                k.0.len()
+            )));
+        }
+    }
+    // Per pair and stage: the edge score image and the blurred grey image.
+    let objective = |maps: &[(EdgeMap, GrayImage)], t: &Isometry3<f64>| -> Vec<f64> {
+        pairs
+            .iter()
+            .zip(maps)
+            .zip(kept.iter().zip(&kept_mi))
+            .map(|((p, (m, g)), (k, r))| {
+                let mi = if cfg.mi_weight > 0.0 {
+                    cfg.mi_weight * mutual_information(g, &p.camera, &r.0, &r.1, t)
+                } else {
+                    0.0
+                };
+                score(m, &p.camera, &k.0, &k.1, t) + mi
+            })
+            .collect()
+    };
+    let total = |maps: &[(EdgeMap, GrayImage)], t: &Isometry3<f64>| -> f64 {
+        objective(maps, t).iter().sum::<f64>() / pairs.len() as f64
+    };
+    let offsets: Vec<[f64; 6]> = (0..729)
+        .filter(|&i| i != 364 && (cfg.translation || i / 27 == 13))
+        .map(|i| {
+            let mut d = [0.0; 6];
+            let mut r = i;
+            for v in &mut d {
+                *v = (r % 3) as f64 - 1.0;
+                r /= 3;
+            }
+            d
+        })
+        .collect();
+    let mut current = *guess;
+    let mut evaluations = 0;
+    let mut maps = Vec::new();
+    for (stage, &gamma) in cfg.gammas.iter().enumerate() {
+        let sigma = cfg.mi_blur_px.get(stage).copied().unwrap_or(0.0);
+        maps = pairs
+            .iter()
+            .map(|p| {
+                let g = if sigma > 0.0 { image::imageops::blur(&p.gray, sigma) } else { p.gray.clone() };
+                (p.edges.spread(gamma, cfg.alpha), g)
+            })
+            .collect();
+        let shrink = 0.5f64.powi(stage as i32);
+        let (mut sr, mut st) = ((cfg.step_deg * shrink).to_radians(), cfg.step_m * shrink);
+        let mut best = total(&maps, &current);
+        while sr.to_degrees() >= cfg.min_step_deg {
+            let cand: Vec<(f64, Isometry3<f64>)> = offsets
+                .par_iter()
+                .map(|o| {
+                    let t = perturb(&[o[0] * sr, o[1] * sr, o[2] * sr, o[3] * st, o[4] * st, o[5] * st])
+                        * current;
+                    (total(&maps, &t), t)
+                })
+                .collect();
+            evaluations += cand.len();
+            let (s, t) = cand.into_iter().max_by(|a, b| a.0.total_cmp(&b.0)).expect("728 candidates");
+            if s > best + 1e-9 {
+                best = s;
+                current = t;
+            } else {
+                sr *= 0.5;
+                st *= 0.5;
+            }
+        }
+    }
+    let per_pair = |t: &Isometry3<f64>| objective(&maps, t);
+    Ok(TargetlessResult {
+        camera_from_lidar: current,
+        score_initial: per_pair(guess),
+        score_final: per_pair(&current),
+        edge_points: kept.iter().map(|k| k.0.len()).collect(),
+        evaluations,
+    })
+}
+
+/// Rotation angle (degrees) and distance between the sensor positions (metres) of two
+/// `camera_from_lidar` transforms: the lever arm compared in the LiDAR frame.
+pub fn extrinsic_difference(a: &Isometry3<f64>, b: &Isometry3<f64>) -> (f64, f64) {
+    let deg = (a.rotation.inverse() * b.rotation).angle().to_degrees();
+    let ca = a.inverse().translation.vector;
+    let cb = b.inverse().translation.vector;
+    (deg, (ca - cb).norm())
+}
+
+/// A LiDAR scan in its sensor frame from a PCD, KITTI `.bin` or LAS/LAZ file: positions and
+/// intensity when the file has it.
+pub fn read_scan(path: &std::path::Path) -> Result<(Vec<[f64; 3]>, Option<Vec<f32>>), CalibError> {
+    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    let cloud = match ext.as_deref() {
+        Some("pcd") => hdmap_io::pcd::read_pcd(path)?.cloud,
+        Some("bin") => hdmap_io::kitti::read_kitti_bin(path, hdmap_core::FrameId::Lidar(0))?,
+        Some("las" | "laz") => hdmap_io::las::read_las(path, |_| {})?.cloud,
+        _ => {
+            return Err(CalibError::NoData {
+                path: path.to_path_buf(),
+                message: "unknown scan format (expected .pcd, .bin, .las or .laz)".into(),
+            });
+        }
+    };
+    if cloud.is_empty() {
+        return Err(CalibError::NoData {
+            path: path.to_path_buf(),
+            message: "the scan has no points".into(),
+        });
+    }
+    Ok((cloud.positions.iter().collect(), cloud.intensity))
+}
+
+impl ScenePair {
+    /// Reads an image and a scan ([`read_scan`]) and builds the pair.
+    pub fn from_files(
+        camera: CameraIntrinsics,
+        image: &std::path::Path,
+        scan: &std::path::Path,
+        cfg: &TargetlessConfig,
+    ) -> Result<Self, CalibError> {
+        let gray = hdmap_io::image::read_image(image)?.to_luma8();
+        let (points, intensity) = read_scan(scan)?;
+        let name = image.display().to_string();
+        Self::new(name, camera, &gray, &points, intensity.as_deref(), cfg)
+    }
+}
+
+/// The image with the scan's points drawn on it, coloured by range (near red → far blue), for
+/// checking an extrinsic by eye.
+pub fn overlay(
+    image: &image::RgbImage,
+    camera: &CameraIntrinsics,
+    points: &[[f64; 3]],
+    camera_from_lidar: &Isometry3<f64>,
+    max_range_m: f64,
+) -> image::RgbImage {
+    let mut out = image.clone();
+    let (w, h) = (out.width() as i64, out.height() as i64);
+    for p in points {
+        let q = camera_from_lidar * hdmap_core::nalgebra::Point3::new(p[0], p[1], p[2]);
+        let Some([u, v]) = camera.project(&q.coords) else { continue };
+        let r = q.coords.norm();
+        if r > max_range_m {
+            continue;
+        }
+        // Hue from red (near) through green to blue (far), on a square-root scale.
+        let t = (r / max_range_m).sqrt();
+        let c = if t < 0.5 {
+            [255.0 * (1.0 - 2.0 * t), 255.0 * 2.0 * t, 0.0]
+        } else {
+            [0.0, 255.0 * (2.0 - 2.0 * t), 255.0 * (2.0 * t - 1.0)]
+        };
+        let (x, y) = (u.round() as i64, v.round() as i64);
+        for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+            let (px, py) = (x + dx, y + dy);
+            if px >= 0 && py >= 0 && px < w && py < h {
+                out.put_pixel(px as u32, py as u32, image::Rgb([c[0] as u8, c[1] as u8, c[2] as u8]));
+            }
+        }
+    }
+    out
+}
+
+/// A guess for robustness checks: `camera_from_lidar` moved on the camera side by a seeded
+/// draw, uniform in ±`deg` about each axis and ±`m` along each axis.
+pub fn perturbed_guess(camera_from_lidar: &Isometry3<f64>, seed: u64, deg: f64, m: f64) -> Isometry3<f64> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut u = |a: f64| rng.random_range(-a..=a);
+    let r = Vector3::new(u(deg), u(deg), u(deg)).map(f64::to_radians);
+    let t = Vector3::new(u(m), u(m), u(m));
+    perturb(&[r.x, r.y, r.z, t.x, t.y, t.z]) * camera_from_lidar
+}
+
+/// Mutual information of `camera_from_lidar` (mean over the pairs) with the image blurred by
+/// `blur_sigma_px` (0: sharp).
+pub fn mean_mutual_information(
+    pairs: &[ScenePair],
+    camera_from_lidar: &Isometry3<f64>,
+    blur_sigma_px: f32,
+) -> f64 {
+    let s: f64 = pairs
+        .iter()
+        .map(|p| {
+            let g = if blur_sigma_px > 0.0 {
+                image::imageops::blur(&p.gray, blur_sigma_px)
+            } else {
+                p.gray.clone()
+            };
+            mutual_information(&g, &p.camera, &p.reflect_points, &p.reflect_bins, camera_from_lidar)
+        })
+        .sum();
+    s / pairs.len().max(1) as f64
+}
+
+/// Mean edge score of `camera_from_lidar` over the pairs on the score image of one `gamma`
+/// (all LiDAR edges counted, those projecting outside the image as zero).
+pub fn mean_score(pairs: &[ScenePair], camera_from_lidar: &Isometry3<f64>, gamma: f32, alpha: f32) -> f64 {
+    let s: f64 = pairs
+        .iter()
+        .map(|p| {
+            score(
+                &p.edges.spread(gamma, alpha),
+                &p.camera,
+                &p.lidar.points,
+                &p.lidar.weights,
+                camera_from_lidar,
+            )
+        })
+        .sum();
+    s / pairs.len().max(1) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn spread_equals_the_brute_force_definition() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let (w, h) = (23, 17);
+        let data: Vec<f32> =
+            (0..w * h).map(|_| if rng.random_bool(0.05) { rng.random() } else { 0.0 }).collect();
+        let e = EdgeMap { width: w, height: h, data };
+        let (gamma, alpha) = (0.8f32, 0.25f32);
+        let s = e.spread(gamma, alpha);
+        for y in 0..h {
+            for x in 0..w {
+                let mut m = 0f32;
+                for qy in 0..h {
+                    for qx in 0..w {
+                        let d = x.abs_diff(qx).max(y.abs_diff(qy)) as i32;
+                        m = m.max(e.data[qy * w + qx] * gamma.powi(d));
+                    }
+                }
+                let want = alpha * e.data[y * w + x] + (1.0 - alpha) * m;
+                assert!(
+                    (s.data[y * w + x] - want).abs() < 1e-5,
+                    "({x},{y}): {} vs {want}",
+                    s.data[y * w + x]
+                );
+            }
+        }
+    }
+
+    /// A 16-beam scan of a wall 20 m ahead with a 0.3 m pole 8 m ahead and a bright stripe on
+    /// the ground: the pole's outermost points are depth edges, the stripe's rims intensity
+    /// edges, and the wall and the plain ground give none.
+    #[test]
+    fn finds_pole_rims_and_paint_rims_only() {
+        let mut pts = Vec::new();
+        let mut inten = Vec::new();
+        for b in 0..16 {
+            let el = (-15.0 + 2.0 * b as f64).to_radians();
+            for a in 0..600 {
+                let az = (-30.0 + 0.1 * a as f64).to_radians();
+                let d = Vector3::new(el.cos() * az.cos(), el.cos() * az.sin(), el.sin());
+                // Ground at z = -1.8, wall at x = 20, pole: |y| < 0.15 at x = 8.
+                let mut t = f64::INFINITY;
+                let mut bright = false;
+                if d.z < 0.0 {
+                    t = -1.8 / d.z;
+                }
+                if d.x > 0.0 && 20.0 / d.x < t {
+                    t = 20.0 / d.x;
+                }
+                let tp = 8.0 / d.x;
+                if (tp * d.y).abs() < 0.15 && tp < t {
+                    t = tp;
+                }
+                let p = d * t;
+                if d.z < 0.0 && (t - -1.8 / d.z).abs() < 1e-9 && (p.y - 2.0).abs() < 0.075 {
+                    bright = true;
+                }
+                if t.is_finite() && t < 60.0 {
+                    pts.push([p.x, p.y, p.z]);
+                    inten.push(if bright { 200.0 } else { 20.0 });
+                }
+            }
+        }
+        let cfg = TargetlessConfig { beam_tolerance_deg: 0.5, ..TargetlessConfig::default() };
+        let e = lidar_edges(&pts, Some(&inten), &cfg);
+        assert!(
+            e.depth_edges > 0 && e.intensity_edges > 0,
+            "{} depth, {} intensity",
+            e.depth_edges,
+            e.intensity_edges
+        );
+        for p in &e.points {
+            let on_pole_rim = (p.x - 8.0).abs() < 1e-6 && p.y.abs() > 0.08;
+            let on_stripe = (p.z + 1.8).abs() < 1e-6 && (p.y - 2.0).abs() < 0.075;
+            assert!(on_pole_rim || on_stripe, "edge at {p:?} is neither a pole rim nor paint");
+        }
+    }
+}
