@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use hdmap_core::nalgebra::{Isometry3, Matrix4, Rotation3, Translation3, UnitQuaternion, Vector3};
+use hdmap_core::nalgebra::{Isometry3, Matrix4, Vector3};
 use hdmap_register::gicp::{GicpCloud, GicpConfig, align, pose_difference, voxel_downsample};
 use hdmap_register::pair::{PairConfig, register_pair};
 
@@ -40,50 +40,12 @@ fn read(path: &Path) -> Result<Vec<[f64; 3]>, Box<dyn std::error::Error>> {
         .collect())
 }
 
-fn rpy_deg(roll: f64, pitch: f64, yaw: f64, t: [f64; 3]) -> Isometry3<f64> {
-    let r = UnitQuaternion::from_euler_angles(roll.to_radians(), pitch.to_radians(), yaw.to_radians());
-    Isometry3::from_parts(Translation3::new(t[0], t[1], t[2]), r)
-}
-
-/// `initial_extrinsic.txt`: per device `(Roll,Pitch,Yaw,tx,ty,tz): r p y x y z` (degrees, m),
-/// the device's pose in the top LiDAR's frame.
-fn initial_extrinsics(path: &Path) -> Result<Vec<Isometry3<f64>>, Box<dyn std::error::Error>> {
-    let text = std::fs::read_to_string(path)?;
-    let mut out = Vec::new();
-    for line in text.lines().filter(|l| l.starts_with("(Roll")) {
-        let v: Vec<f64> = line
-            .split(':')
-            .nth(1)
-            .ok_or("bad line")?
-            .split_whitespace()
-            .map(str::parse)
-            .collect::<Result<_, _>>()?;
-        out.push(rpy_deg(v[0], v[1], v[2], [v[3], v[4], v[5]]));
-    }
-    Ok(out)
-}
-
-fn matrix_json(path: &Path) -> Result<Isometry3<f64>, Box<dyn std::error::Error>> {
-    let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
-    let data = j
-        .as_object()
-        .and_then(|o| o.values().next())
-        .map(|v| &v["param"]["sensor_calib"]["data"])
-        .ok_or("no data")?;
-    let m = Matrix4::from_fn(|r, c| data[r][c].as_f64().unwrap_or(f64::NAN));
-    let rot = Rotation3::from_matrix(&m.fixed_view::<3, 3>(0, 0).into_owned());
-    Ok(Isometry3::from_parts(
-        Translation3::new(m[(0, 3)], m[(1, 3)], m[(2, 3)]),
-        UnitQuaternion::from_rotation_matrix(&rot),
-    ))
-}
-
 fn pairs(data: &Path) -> Result<Vec<Pair>, Box<dyn std::error::Error>> {
     let mut out = Vec::new();
     let l2l = data.join("pjlab_sensorscalib/lidar2lidar");
     for scene in ["0001", "0002", "0003"] {
         let dir = l2l.join("auto_calib/data").join(scene);
-        let ext = initial_extrinsics(&dir.join("initial_extrinsic.txt"))?;
+        let ext = hdmap_io::pjlab::read_initial_extrinsics(&dir.join("initial_extrinsic.txt"))?;
         let paths: Vec<PathBuf> = std::fs::read_to_string(dir.join("lidar_cloud_path.txt"))?
             .lines()
             .filter_map(|l| l.strip_prefix("path: "))
@@ -123,7 +85,7 @@ fn pairs(data: &Path) -> Result<Vec<Pair>, Box<dyn std::error::Error>> {
         }
     }
     let m = l2l.join("manual_calib/data");
-    let qt_from_p64 = matrix_json(&m.join("p64-to-qt-extrinsic.json"))?;
+    let qt_from_p64 = hdmap_io::pjlab::read_extrinsic_json(&m.join("p64-to-qt-extrinsic.json"))?;
     out.push(Pair {
         name: "lidar2lidar manual p64→qt".into(),
         target: read(&m.join("qt.pcd"))?,

@@ -2,7 +2,6 @@
 //! INS poses at the scan times, the GNSS–LiDAR extrinsic) georeferences and deskews.
 
 use hdmap_core::FrameId;
-use hdmap_core::nalgebra::{Isometry3, Matrix4};
 use hdmap_register::georef::{GeorefConfig, Georeferencer};
 use hdmap_register::gicp::{GicpCloud, GicpConfig, align, pose_difference, voxel_downsample};
 
@@ -23,22 +22,12 @@ fn pjlab_scans_georeference_and_consecutive_scans_agree_with_the_ins() {
     for p in &mut ins.poses {
         p.stamp_ns -= CST_NS;
     }
-    let json: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.join("gnss-to-top_center_lidar-extrinsic.json")).expect("read"),
-    )
-    .expect("json");
-    let m = &json["gnss-to-top_center_lidar-extrinsic"]["param"]["sensor_calib"]["data"];
-    let lidar_from_gnss = Matrix4::from_fn(|r, c| m[r][c].as_f64().expect("number"));
-    let iso = |m: Matrix4<f64>| -> Isometry3<f64> {
-        let r = hdmap_core::nalgebra::Rotation3::from_matrix(&m.fixed_view::<3, 3>(0, 0).into_owned());
-        Isometry3::from_parts(
-            hdmap_core::nalgebra::Translation3::new(m[(0, 3)], m[(1, 3)], m[(2, 3)]),
-            r.into(),
-        )
-    };
+    let lidar_from_gnss =
+        hdmap_io::pjlab::read_extrinsic_json(&dir.join("gnss-to-top_center_lidar-extrinsic.json"))
+            .expect("extrinsic");
     let g = Georeferencer {
         world_from_gnss: ins,
-        gnss_from_lidar: iso(lidar_from_gnss).inverse(),
+        gnss_from_lidar: lidar_from_gnss.inverse(),
         lidar_time_offset_ns: 0,
     };
     let mut files: Vec<_> = std::fs::read_dir(dir.join("top_center_lidar"))

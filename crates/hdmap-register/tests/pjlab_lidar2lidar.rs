@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use hdmap_core::nalgebra::{Isometry3, Matrix4, Rotation3, Translation3, UnitQuaternion};
+use hdmap_core::nalgebra::Isometry3;
 use hdmap_register::gicp::{GicpCloud, overlap, pose_difference, voxel_downsample};
 use hdmap_register::pair::{PairConfig, register_pair};
 
@@ -20,27 +20,6 @@ fn read(path: &Path) -> Vec<[f64; 3]> {
         .collect()
 }
 
-/// Device poses in the top LiDAR's frame from `initial_extrinsic.txt` (degrees, metres).
-fn guesses(path: &Path) -> Vec<Isometry3<f64>> {
-    std::fs::read_to_string(path)
-        .expect("extrinsics")
-        .lines()
-        .filter(|l| l.starts_with("(Roll"))
-        .map(|l| {
-            let v: Vec<f64> = l
-                .split(':')
-                .nth(1)
-                .expect("values")
-                .split_whitespace()
-                .map(|x| x.parse().expect("number"))
-                .collect();
-            let r =
-                UnitQuaternion::from_euler_angles(v[0].to_radians(), v[1].to_radians(), v[2].to_radians());
-            Isometry3::from_parts(Translation3::new(v[3], v[4], v[5]), r)
-        })
-        .collect()
-}
-
 #[test]
 fn side_lidars_onto_top_agree_across_scenes() {
     let Some(root) = hdmap_io::testdata::shared_data("pjlab_sensorscalib/lidar2lidar/auto_calib") else {
@@ -49,7 +28,8 @@ fn side_lidars_onto_top_agree_across_scenes() {
     let mut per_side: [Vec<Isometry3<f64>>; 2] = [Vec::new(), Vec::new()];
     for scene in ["0001", "0002", "0003"] {
         let dir = root.join("data").join(scene);
-        let ext = guesses(&dir.join("initial_extrinsic.txt"));
+        let ext =
+            hdmap_io::pjlab::read_initial_extrinsics(&dir.join("initial_extrinsic.txt")).expect("extrinsics");
         let paths: Vec<PathBuf> = std::fs::read_to_string(dir.join("lidar_cloud_path.txt"))
             .expect("paths")
             .lines()
@@ -91,17 +71,8 @@ fn manual_pair_lands_on_the_authors_extrinsic() {
     else {
         return;
     };
-    let j: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("p64-to-qt-extrinsic.json")).expect("json"))
-            .expect("json");
-    let data =
-        &j.as_object().and_then(|o| o.values().next()).expect("entry")["param"]["sensor_calib"]["data"];
-    let m = Matrix4::from_fn(|r, c| data[r][c].as_f64().expect("number"));
-    let rot = Rotation3::from_matrix(&m.fixed_view::<3, 3>(0, 0).into_owned());
-    let given = Isometry3::from_parts(
-        Translation3::new(m[(0, 3)], m[(1, 3)], m[(2, 3)]),
-        UnitQuaternion::from_rotation_matrix(&rot),
-    );
+    let given =
+        hdmap_io::pjlab::read_extrinsic_json(&dir.join("p64-to-qt-extrinsic.json")).expect("extrinsic");
     let qt = read(&dir.join("qt.pcd"));
     let p64 = read(&dir.join("p64.pcd"));
     let cfg = PairConfig::default();
