@@ -18,10 +18,43 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cfg = TargetlessConfig {
         translation: std::env::var_os("WITH_TRANSLATION").is_some(),
         mi_weight: std::env::var("MI_WEIGHT").ok().map(|v| v.parse()).transpose()?.unwrap_or(1.0),
+        edge_weight: std::env::var("EDGE_WEIGHT").ok().map(|v| v.parse()).transpose()?.unwrap_or(1.0),
         ..TargetlessConfig::default()
     };
     let finest = *cfg.gammas.last().ok_or("no gamma")?;
-    for s in hdmap_io::pjlab::lidar_camera_samples(&root)? {
+    let perturb_m: f64 = std::env::var("PERTURB_M").ok().map(|v| v.parse()).transpose()?.unwrap_or(0.10);
+    let samples = hdmap_io::pjlab::lidar_camera_samples(&root)?;
+    if std::env::var_os("JOINT").is_some() {
+        // Pairs of one rig (same reference) scored together.
+        let mut groups: Vec<Vec<&hdmap_io::pjlab::LidarCameraSample>> = Vec::new();
+        for s in &samples {
+            match groups.iter_mut().find(|g| g[0].camera_from_lidar == s.camera_from_lidar) {
+                Some(g) => g.push(s),
+                None => groups.push(vec![s]),
+            }
+        }
+        for g in groups {
+            let pairs: Vec<ScenePair> = g
+                .iter()
+                .map(|s| ScenePair::from_files(s.camera, &s.image, &s.scan, &cfg))
+                .collect::<Result<_, _>>()?;
+            let reference = g[0].camera_from_lidar;
+            for seed in 0..trials {
+                let guess = camlidar::perturbed_guess(&reference, seed, 2.0, perturb_m);
+                let r = camlidar::refine_targetless(&pairs, &guess, &cfg)?;
+                let (d0, m0) = camlidar::extrinsic_difference(&reference, &guess);
+                let (d1, m1) = camlidar::extrinsic_difference(&reference, &r.camera_from_lidar);
+                let names: Vec<&str> = g.iter().map(|s| s.name.as_str()).collect();
+                println!(
+                    "{names:?} seed {seed}: {d0:.2}° / {:.1} cm → {d1:.3}° / {:.1} cm",
+                    m0 * 100.0,
+                    m1 * 100.0
+                );
+            }
+        }
+        return Ok(());
+    }
+    for s in samples {
         for n in &s.notes {
             eprintln!("note: {n}");
         }
@@ -61,7 +94,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         for seed in 0..trials {
-            let guess = camlidar::perturbed_guess(&s.camera_from_lidar, seed, 2.0, 0.10);
+            let guess = camlidar::perturbed_guess(&s.camera_from_lidar, seed, 2.0, perturb_m);
             let t0 = std::time::Instant::now();
             let r = camlidar::refine_targetless(&pairs, &guess, &cfg)?;
             let (d0, m0) = camlidar::extrinsic_difference(&s.camera_from_lidar, &guess);
@@ -77,7 +110,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             );
             if seed == 0 {
                 let rgb = hdmap_io::image::read_image(&s.image)?.to_rgb8();
-                let (pts, _) = camlidar::read_scan(&s.scan)?;
+                let pts = camlidar::read_scan(&s.scan)?.points;
                 let edges: Vec<[f64; 3]> = e.points.iter().map(|p| [p.x, p.y, p.z]).collect();
                 let img = camlidar::overlay(&rgb, &s.camera, &edges, &s.camera_from_lidar, 60.0);
                 hdmap_io::image::write_png(

@@ -57,6 +57,8 @@ pub struct TargetlessConfig {
     pub silhouette_range_m: f64,
     /// Search translation too; `false` keeps the guess's lever arm and refines rotation only.
     pub translation: bool,
+    /// Weight of the edge score.
+    pub edge_weight: f64,
     /// Weight of the mutual information (nats) between LiDAR intensity and image grey values
     /// against the edge score; 0 turns it off.
     pub mi_weight: f64,
@@ -87,6 +89,7 @@ impl Default for TargetlessConfig {
             silhouette_range_m: 40.0,
             margin_px: 150.0,
             translation: false,
+            edge_weight: 1.0,
             mi_weight: 1.0,
             mi_blur_px: vec![8.0, 4.0, 1.0],
         }
@@ -120,7 +123,7 @@ impl TargetlessConfig {
                 return bad(k, "must be a positive number");
             }
         }
-        if !(self.max_range_m > self.min_range_m) {
+        if self.max_range_m.partial_cmp(&self.min_range_m) != Some(std::cmp::Ordering::Greater) {
             return bad("max_range_m", "must exceed min_range_m");
         }
         Ok(())
@@ -146,7 +149,7 @@ pub fn edge_strength(gray: &GrayImage, blur_sigma_px: f32) -> EdgeMap {
     let mut data = vec![0f32; w * h];
     if w >= 3 && h >= 3 {
         data.par_chunks_mut(w).enumerate().skip(1).take(h - 2).for_each(|(y, row)| {
-            for x in 1..w - 1 {
+            for (x, out) in row.iter_mut().enumerate().take(w - 1).skip(1) {
                 let gx = px(x + 1, y - 1) + 2.0 * px(x + 1, y) + px(x + 1, y + 1)
                     - px(x - 1, y - 1)
                     - 2.0 * px(x - 1, y)
@@ -155,7 +158,7 @@ pub fn edge_strength(gray: &GrayImage, blur_sigma_px: f32) -> EdgeMap {
                     - px(x - 1, y - 1)
                     - 2.0 * px(x, y - 1)
                     - px(x + 1, y - 1);
-                row[x] = (gx * gx + gy * gy).sqrt();
+                *out = (gx * gx + gy * gy).sqrt();
             }
         });
     }
@@ -249,10 +252,22 @@ pub struct LidarEdges {
     pub intensity_edges: usize,
 }
 
-/// Finds depth and intensity edges along the beams of one scan. Neighbours along a beam are
-/// found from the geometry (same elevation within `beam_tolerance_deg`, nearest azimuth on
-/// each side), so scans without a ring channel and in any point order work.
-pub fn lidar_edges(points: &[[f64; 3]], intensity: Option<&[f32]>, cfg: &TargetlessConfig) -> LidarEdges {
+/// A LiDAR scan in its sensor frame.
+#[derive(Debug, Clone, Default)]
+pub struct Scan {
+    /// Positions, metres.
+    pub points: Vec<[f64; 3]>,
+    /// Return strength per point, when the file has it.
+    pub intensity: Option<Vec<f32>>,
+    /// Laser index per point, when the file has it.
+    pub ring: Option<Vec<u16>>,
+}
+
+/// Finds depth and intensity edges along the beams of one scan. Neighbours along a beam are the
+/// nearest points in azimuth on each side of the same ring; without a ring channel, of the same
+/// elevation within `beam_tolerance_deg`, so scans in any point order work.
+pub fn lidar_edges(scan: &Scan, cfg: &TargetlessConfig) -> LidarEdges {
+    let (points, intensity, ring) = (&scan.points, scan.intensity.as_deref(), scan.ring.as_deref());
     struct P {
         az: f64,
         el: f64,
@@ -280,12 +295,15 @@ pub fn lidar_edges(points: &[[f64; 3]], intensity: Option<&[f32]>, cfg: &Targetl
         let k = (s.len() - 1) * 99 / 100;
         (*s.select_nth_unstable_by(k, f32::total_cmp).1 as f64).max(1e-6)
     });
-    // Elevation buckets of width `beam_tolerance_deg`, each sorted by azimuth.
+    // Buckets of one ring, or of elevation bands `beam_tolerance_deg` wide, sorted by azimuth.
     let tol = cfg.beam_tolerance_deg;
-    let key = |el: f64| (el / tol).floor() as i64;
+    let key = |p: &P| match ring {
+        Some(r) => r[p.i] as i64,
+        None => (p.el / tol).floor() as i64,
+    };
     let mut buckets: std::collections::HashMap<i64, Vec<usize>> = std::collections::HashMap::new();
     for (k, p) in pts.iter().enumerate() {
-        buckets.entry(key(p.el)).or_default().push(k);
+        buckets.entry(key(p)).or_default().push(k);
     }
     for b in buckets.values_mut() {
         b.sort_by(|&a, &c| pts[a].az.total_cmp(&pts[c].az));
@@ -294,7 +312,8 @@ pub fn lidar_edges(points: &[[f64; 3]], intensity: Option<&[f32]>, cfg: &Targetl
     let neighbour = |k: usize, dir: f64| -> Option<usize> {
         let p = &pts[k];
         let mut best: Option<(f64, usize)> = None;
-        for b in [key(p.el) - 1, key(p.el), key(p.el) + 1] {
+        let near: &[i64] = if ring.is_some() { &[0] } else { &[-1, 0, 1] };
+        for b in near.iter().map(|d| key(p) + d) {
             let Some(list) = buckets.get(&b) else { continue };
             let pos = list.partition_point(|&j| pts[j].az < p.az);
             let side: Box<dyn Iterator<Item = &usize>> =
@@ -305,7 +324,7 @@ pub fn lidar_edges(points: &[[f64; 3]], intensity: Option<&[f32]>, cfg: &Targetl
                 if daz > cfg.max_azimuth_gap_deg {
                     break;
                 }
-                if j == k || daz <= 0.0 || (q.el - p.el).abs() >= tol {
+                if j == k || daz <= 0.0 || (ring.is_none() && (q.el - p.el).abs() >= tol) {
                     continue;
                 }
                 // The first match in a bucket is its nearest on this side.
@@ -462,8 +481,7 @@ impl ScenePair {
         name: impl Into<String>,
         camera: CameraIntrinsics,
         image: &GrayImage,
-        points: &[[f64; 3]],
-        intensity: Option<&[f32]>,
+        scan: &Scan,
         cfg: &TargetlessConfig,
     ) -> Result<Self, CalibError> {
         let name = name.into();
@@ -476,12 +494,15 @@ impl ScenePair {
                 camera.height
             )));
         }
-        if intensity.is_some_and(|v| v.len() != points.len()) {
-            return Err(CalibError::Degenerate(format!("{name}: intensity and point counts differ")));
+        let n = scan.points.len();
+        if scan.intensity.as_ref().is_some_and(|v| v.len() != n)
+            || scan.ring.as_ref().is_some_and(|v| v.len() != n)
+        {
+            return Err(CalibError::Degenerate(format!("{name}: intensity/ring and point counts differ")));
         }
-        let lidar = lidar_edges(points, intensity, cfg);
+        let lidar = lidar_edges(scan, cfg);
         let (reflect_points, reflect_bins) =
-            intensity.map(|v| reflectivity_bins(points, v, cfg)).unwrap_or_default();
+            scan.intensity.as_ref().map(|v| reflectivity_bins(&scan.points, v, cfg)).unwrap_or_default();
         Ok(Self {
             name,
             camera,
@@ -595,7 +616,7 @@ pub fn refine_targetless(
                 } else {
                     0.0
                 };
-                score(m, &p.camera, &k.0, &k.1, t) + mi
+                cfg.edge_weight * score(m, &p.camera, &k.0, &k.1, t) + mi
             })
             .collect()
     };
@@ -668,9 +689,8 @@ pub fn extrinsic_difference(a: &Isometry3<f64>, b: &Isometry3<f64>) -> (f64, f64
     (deg, (ca - cb).norm())
 }
 
-/// A LiDAR scan in its sensor frame from a PCD, KITTI `.bin` or LAS/LAZ file: positions and
-/// intensity when the file has it.
-pub fn read_scan(path: &std::path::Path) -> Result<(Vec<[f64; 3]>, Option<Vec<f32>>), CalibError> {
+/// A LiDAR scan in its sensor frame from a PCD, KITTI `.bin` or LAS/LAZ file.
+pub fn read_scan(path: &std::path::Path) -> Result<Scan, CalibError> {
     let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     let cloud = match ext.as_deref() {
         Some("pcd") => hdmap_io::pcd::read_pcd(path)?.cloud,
@@ -689,7 +709,7 @@ pub fn read_scan(path: &std::path::Path) -> Result<(Vec<[f64; 3]>, Option<Vec<f3
             message: "the scan has no points".into(),
         });
     }
-    Ok((cloud.positions.iter().collect(), cloud.intensity))
+    Ok(Scan { points: cloud.positions.iter().collect(), intensity: cloud.intensity, ring: cloud.ring })
 }
 
 impl ScenePair {
@@ -701,9 +721,8 @@ impl ScenePair {
         cfg: &TargetlessConfig,
     ) -> Result<Self, CalibError> {
         let gray = hdmap_io::image::read_image(image)?.to_luma8();
-        let (points, intensity) = read_scan(scan)?;
-        let name = image.display().to_string();
-        Self::new(name, camera, &gray, &points, intensity.as_deref(), cfg)
+        let scan = read_scan(scan)?;
+        Self::new(image.display().to_string(), camera, &gray, &scan, cfg)
     }
 }
 
@@ -862,7 +881,7 @@ mod tests {
             }
         }
         let cfg = TargetlessConfig { beam_tolerance_deg: 0.5, ..TargetlessConfig::default() };
-        let e = lidar_edges(&pts, Some(&inten), &cfg);
+        let e = lidar_edges(&Scan { points: pts, intensity: Some(inten), ring: None }, &cfg);
         assert!(
             e.depth_edges > 0 && e.intensity_edges > 0,
             "{} depth, {} intensity",

@@ -52,12 +52,12 @@ fn refuses_a_scan_without_edges_in_view() {
     // A scan of one flat wall 10 m ahead: no depth or intensity step, nothing to align.
     let wall: Vec<[f64; 3]> =
         (0..2000).map(|i| [10.0, (i % 100) as f64 * 0.05 - 2.5, (i / 100) as f64 * 0.05 - 0.5]).collect();
-    let pairs =
-        [ScenePair::new("wall", s.camera, &gray, &wall, Some(&vec![10.0; wall.len()]), &cfg).expect("pair")];
+    let scan = camlidar::Scan { intensity: Some(vec![10.0; wall.len()]), points: wall, ring: None };
+    let pairs = [ScenePair::new("wall", s.camera, &gray, &scan, &cfg).expect("pair")];
     let e = camlidar::refine_targetless(&pairs, &s.camera_from_lidar, &cfg).expect_err("nothing to align");
     assert!(e.to_string().contains("wall") && e.to_string().contains("edge points"), "{e}");
     // An image of the wrong size is refused before anything is computed.
     let small = image::imageops::thumbnail(&gray, 100, 60);
-    let e = ScenePair::new("small", s.camera, &small, &wall, None, &cfg).expect_err("size");
+    let e = ScenePair::new("small", s.camera, &small, &scan, &cfg).expect_err("size");
     assert!(e.to_string().contains("100×60"), "{e}");
 }
