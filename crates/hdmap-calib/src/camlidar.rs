@@ -309,9 +309,12 @@ pub fn lidar_edges(scan: &Scan, cfg: &TargetlessConfig) -> LidarEdges {
         b.sort_by(|&a, &c| pts[a].az.total_cmp(&pts[c].az));
     }
     // Nearest neighbour along the beam on one side (`dir` = ±1), if within the gap.
-    let neighbour = |k: usize, dir: f64| -> Option<usize> {
+    // Also says whether the beam goes on beyond the gap (a hole in the returns, not the end of
+    // the sensor's field of view).
+    let neighbour = |k: usize, dir: f64| -> (Option<usize>, bool) {
         let p = &pts[k];
         let mut best: Option<(f64, usize)> = None;
+        let mut beyond = false;
         let near: &[i64] = if ring.is_some() { &[0] } else { &[-1, 0, 1] };
         for b in near.iter().map(|d| key(p) + d) {
             let Some(list) = buckets.get(&b) else { continue };
@@ -321,11 +324,16 @@ pub fn lidar_edges(scan: &Scan, cfg: &TargetlessConfig) -> LidarEdges {
             for &j in side {
                 let q = &pts[j];
                 let daz = (q.az - p.az) * dir;
-                if daz > cfg.max_azimuth_gap_deg {
-                    break;
-                }
                 if j == k || daz <= 0.0 || (ring.is_none() && (q.el - p.el).abs() >= tol) {
+                    // Another beam's point: a whole field of view of them ends the search too.
+                    if daz > 2.0 * cfg.max_azimuth_gap_deg {
+                        break;
+                    }
                     continue;
+                }
+                if daz > cfg.max_azimuth_gap_deg {
+                    beyond = true;
+                    break;
                 }
                 // The first match in a bucket is its nearest on this side.
                 if best.is_none_or(|b| daz < b.0) {
@@ -334,25 +342,29 @@ pub fn lidar_edges(scan: &Scan, cfg: &TargetlessConfig) -> LidarEdges {
                 break;
             }
         }
-        best.map(|b| b.1)
+        (best.map(|b| b.1), beyond)
     };
     let found: Vec<Option<(f64, bool, bool)>> = (0..pts.len())
         .into_par_iter()
         .map(|k| {
             let p = &pts[k];
-            let side = [neighbour(k, -1.0), neighbour(k, 1.0)];
+            let (left, right) = (neighbour(k, -1.0), neighbour(k, 1.0));
+            let side = [left.0, right.0];
+            let hole = [left.0.is_none() && left.1, right.0.is_none() && right.1];
             // The surface continues on a side when that neighbour is at about the same range.
             let cont = cfg.continuity_m + cfg.depth_jump_ratio * 0.4 * p.r;
             let continues = |s: Option<usize>| s.is_some_and(|j| (pts[j].r - p.r).abs() < cont);
             let (mut depth, mut bright) = (0f64, 0f64);
-            for (s, other) in [(side[0], side[1]), (side[1], side[0])] {
+            for (s, other, hole) in [(side[0], side[1], hole[0]), (side[1], side[0], hole[1])] {
                 // A depth edge is the rim of a surface: continuous on one side, and on the
                 // other a jump back (or no return at all: sky behind a pole). Scattered
                 // points (fence bars, foliage) have no continuous side and are skipped.
                 if continues(other) {
                     match s {
                         Some(j) => depth = depth.max(pts[j].r - p.r),
-                        None if p.r < cfg.silhouette_range_m => depth = depth.max(cfg.depth_jump_m * 2.0),
+                        None if hole && p.r < cfg.silhouette_range_m => {
+                            depth = depth.max(cfg.depth_jump_m * 2.0)
+                        }
                         None => {}
                     }
                 }
