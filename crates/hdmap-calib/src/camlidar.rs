@@ -763,6 +763,9 @@ pub fn overlay(
         } else {
             [0.0, 255.0 * (2.0 - 2.0 * t), 255.0 * (2.0 * t - 1.0)]
         };
+        if !(u > -2.0 && v > -2.0 && u < w as f64 + 1.0 && v < h as f64 + 1.0) {
+            continue;
+        }
         let (x, y) = (u.round() as i64, v.round() as i64);
         for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
             let (px, py) = (x + dx, y + dy);

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+mod calib_cmd;
 mod layout_cmd;
 mod register_cmd;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -89,6 +90,9 @@ enum CalibrateCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Camera–LiDAR extrinsic refined without a target on street images and their scans
+    /// (LiDAR edges onto image edges); the rig's guess in, the updated rig out.
+    CameraLidar(calib_cmd::CameraLidarArgs),
 }
 
 #[derive(Subcommand)]
@@ -255,10 +259,26 @@ fn report(r: anyhow::Result<()>) -> ExitCode {
     match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line, leaving out a cause whose text the line already
+/// carries (our library errors print their source themselves).
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let c = cause.to_string();
+        if !line.contains(&c) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&c);
+        }
+    }
+    line
 }
 
 fn main() -> ExitCode {
@@ -284,23 +304,12 @@ fn main() -> ExitCode {
             }
         },
         Command::Calibrate(CalibrateCommand::Intrinsics { images, pattern, square_m, model, json }) => {
-            match calibrate_intrinsics(&images, &pattern, square_m, model, json) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: {e:#}");
-                    ExitCode::FAILURE
-                }
-            }
+            report(calibrate_intrinsics(&images, &pattern, square_m, model, json))
         }
+        Command::Calibrate(CalibrateCommand::CameraLidar(a)) => report(calib_cmd::camera_lidar(&a)),
         Command::Layout(a) => report(layout_cmd::layout(&a)),
         Command::Register(a) => report(register_cmd::register_drive(&a)),
         Command::Train(TrainCommand::Layout(a)) => report(layout_cmd::train_layout(&a)),
-        Command::Sim { config, out, seed, aerial_only } => match sim(&config, &out, seed, aerial_only) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                ExitCode::FAILURE
-            }
-        },
+        Command::Sim { config, out, seed, aerial_only } => report(sim(&config, &out, seed, aerial_only)),
     }
 }
