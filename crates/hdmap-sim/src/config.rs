@@ -459,6 +459,14 @@ pub struct RigConfig {
     pub gnss_translation_error_m: [f64; 3],
     /// True LiDAR clock offset: stamps read `true_time + offset`, ns.
     pub lidar_time_offset_ns: i64,
+    /// Nominal `vehicle_from_camera0` translation, m (camera looking forward, level).
+    pub camera_translation_m: [f64; 3],
+    /// True minus nominal camera translation, m.
+    pub camera_translation_error_m: [f64; 3],
+    /// True camera rotation error (about the vehicle's x, y, z), degrees.
+    pub camera_rotation_error_deg: [f64; 3],
+    /// True intrinsics of camera0.
+    pub camera: hdmap_core::camera::CameraIntrinsics,
 }
 
 impl Default for RigConfig {
@@ -470,6 +478,24 @@ impl Default for RigConfig {
             gnss_translation_m: [0.0, 0.0, 1.60],
             gnss_translation_error_m: [0.012, 0.009, -0.006],
             lidar_time_offset_ns: 2_500_000,
+            camera_translation_m: [1.80, 0.0, 1.55],
+            camera_translation_error_m: [0.013, 0.018, -0.009],
+            camera_rotation_error_deg: [0.42, -0.31, 0.55],
+            camera: hdmap_core::camera::CameraIntrinsics {
+                width: 1280,
+                height: 720,
+                fx: 905.0,
+                fy: 903.5,
+                cx: 641.2,
+                cy: 359.4,
+                distortion: hdmap_core::camera::Distortion::BrownConrady {
+                    k1: -0.118,
+                    k2: 0.052,
+                    p1: 0.0006,
+                    p2: -0.0004,
+                    k3: 0.0,
+                },
+            },
         }
     }
 }

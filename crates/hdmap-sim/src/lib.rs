@@ -16,6 +16,7 @@
 //!
 //! Everything is seeded: the same config gives byte-identical files on any thread count.
 
+pub mod camera;
 pub mod config;
 pub mod drive;
 pub mod geom;
@@ -98,6 +99,13 @@ pub struct World {
     pub rig_nominal: Rig,
 }
 
+/// `vehicle_from_camera` rotation of a level, forward-looking camera: camera x right = −y_v,
+/// y down = −z_v, z forward = x_v.
+pub fn vehicle_from_camera_rotation() -> UnitQuaternion<f64> {
+    let m = Matrix3::new(0.0, 0.0, 1.0, -1.0, 0.0, 0.0, 0.0, -1.0, 0.0);
+    UnitQuaternion::from_rotation_matrix(&Rotation3::from_matrix_unchecked(m))
+}
+
 /// `vehicle_from_gnss` rotation: INS body x right, y forward, z up.
 fn vehicle_from_gnss_rotation() -> UnitQuaternion<f64> {
     let m = Matrix3::new(0.0, 1.0, 0.0, -1.0, 0.0, 0.0, 0.0, 0.0, 1.0);
@@ -129,7 +137,23 @@ fn rigs(cfg: &SimConfig) -> (Rig, Rig) {
         Isometry3::from_parts(t(r.gnss_translation_m), vehicle_from_gnss_rotation()),
         0,
     ));
+    nominal.set(mk(
+        FrameId::Camera(0),
+        Isometry3::from_parts(t(r.camera_translation_m), vehicle_from_camera_rotation()),
+        0,
+    ));
     let mut truth = Rig::default();
+    let c = r.camera_rotation_error_deg;
+    let camera_err =
+        UnitQuaternion::from_euler_angles(c[0].to_radians(), c[1].to_radians(), c[2].to_radians());
+    truth.set(mk(
+        FrameId::Camera(0),
+        Isometry3::from_parts(
+            t(add3(r.camera_translation_m, r.camera_translation_error_m)),
+            camera_err * vehicle_from_camera_rotation(),
+        ),
+        0,
+    ));
     truth.set(mk(
         FrameId::Lidar(0),
         Isometry3::from_parts(t(add3(r.lidar_translation_m, r.lidar_translation_error_m)), lidar_err),

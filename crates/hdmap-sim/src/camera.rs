@@ -1,0 +1,106 @@
+//! Camera images rendered from the simulated world by ray casting through the lens model, and
+//! stationary captures (the vehicle parked, one image and one LiDAR sweep) for calibration.
+//!
+//! Grey levels follow what the LiDAR sees: the same reflectivity (asphalt dark, paint bright)
+//! lit by a sky light (ambient + Lambert term), a sky gradient where nothing is hit, and seeded
+//! sensor noise.
+
+use hdmap_core::camera::CameraIntrinsics;
+use hdmap_core::nalgebra::{Isometry3, Point3};
+use hdmap_core::{FrameId, StampedPose, Trajectory};
+use image::GrayImage;
+use rayon::prelude::*;
+
+use crate::scene::{Object, Scene};
+use crate::{SimError, World, lidar, noise};
+
+/// Farthest surface a pixel's ray looks for, m.
+const CAMERA_RANGE_M: f64 = 400.0;
+
+/// Renders `cam`'s image at `world_from_camera` (local world frame) with `extra` objects
+/// (traffic) placed in the scene.
+pub fn render(
+    scene: &Scene,
+    extra: &[Object],
+    cam: &CameraIntrinsics,
+    world_from_camera: &Isometry3<f64>,
+    seed: u64,
+) -> GrayImage {
+    let (w, h) = (cam.width as usize, cam.height as usize);
+    let o = world_from_camera.translation.vector;
+    let mut buf = vec![0u8; w * h];
+    buf.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
+        for (x, px) in row.iter_mut().enumerate() {
+            let d_c = cam.unproject(x as f64, y as f64);
+            let d = world_from_camera.rotation * d_c;
+            let key = noise::hash(seed, "pixel", &[x as i64, y as i64]);
+            let grey = match scene.cast([o.x, o.y, o.z], [d.x, d.y, d.z], CAMERA_RANGE_M, extra, key) {
+                Some(hit) => 255.0 * hit.reflectivity * (0.45 + 0.55 * hit.cos_incidence) * 1.15 + 12.0,
+                // Sky: brighter towards the horizon.
+                None => 215.0 - 60.0 * d.z.clamp(0.0, 1.0),
+            };
+            *px = (grey + 2.0 * noise::normal(noise::mix(key))).clamp(0.0, 255.0) as u8;
+        }
+    });
+    GrayImage::from_raw(cam.width, cam.height, buf).unwrap_or_else(|| GrayImage::new(cam.width, cam.height))
+}
+
+/// One calibration capture: the vehicle parked at its true pose of drive time `t_s`, camera 0's
+/// image (exposed at the sweep's middle) and a full LiDAR sweep, both of the true rig.
+pub struct Capture {
+    /// Camera 0's image.
+    pub image: GrayImage,
+    /// The sweep, LiDAR frame (sensor clock stamps).
+    pub scan: lidar::Scan,
+    /// `world_from_vehicle` (local frame) of the parked vehicle.
+    pub world_from_vehicle: Isometry3<f64>,
+}
+
+/// Simulates a [`Capture`] at drive time `t_s` (s from the drive start).
+pub fn capture(world: &World, t_s: f64, index: usize) -> Result<Capture, SimError> {
+    let stamp = hdmap_core::time::seconds_to_ns(t_s);
+    let world_from_vehicle = world.vehicle_poses.interpolate(stamp)?;
+    // Parked: the same pose over the whole sweep.
+    let period_ns = hdmap_core::time::seconds_to_ns(2.0 / world.cfg.lidar.rate_hz);
+    let still = Trajectory::new(
+        FrameId::World,
+        FrameId::Vehicle,
+        vec![
+            StampedPose { stamp_ns: stamp - period_ns, target_from_source: world_from_vehicle },
+            StampedPose { stamp_ns: stamp + period_ns, target_from_source: world_from_vehicle },
+        ],
+    )?;
+    let v_l = world.rig_true.transform(FrameId::Vehicle, FrameId::Lidar(0))?;
+    let v_c = world.rig_true.transform(FrameId::Vehicle, FrameId::Camera(0))?;
+    let scan = lidar::simulate_scan(
+        &world.cfg.lidar,
+        world.cfg.seed,
+        &world.scene,
+        &world.movers,
+        &world.parked_drive,
+        &still,
+        &v_l,
+        index,
+        t_s,
+        (world.cfg.drive.start_unix_s, world.cfg.rig.lidar_time_offset_ns as f64 * 1e-9),
+    )?;
+    let mid = t_s + 0.5 / world.cfg.lidar.rate_hz;
+    let mut placed: Vec<Object> =
+        world.movers.iter().map(|m| m.object(&world.scene.map, &world.scene.terrain, mid)).collect();
+    placed.extend(world.parked_drive.iter().copied());
+    let image = render(
+        &world.scene,
+        &placed,
+        &world.cfg.rig.camera,
+        &(world_from_vehicle * v_c),
+        world.cfg.seed ^ index as u64,
+    );
+    Ok(Capture { image, scan, world_from_vehicle })
+}
+
+/// Pixel of a local-world point in camera 0 of the true rig on a vehicle at `world_from_vehicle`.
+pub fn project_world(world: &World, world_from_vehicle: &Isometry3<f64>, p: [f64; 3]) -> Option<[f64; 2]> {
+    let v_c = world.rig_true.transform(FrameId::Vehicle, FrameId::Camera(0)).ok()?;
+    let q = (world_from_vehicle * v_c).inverse() * Point3::new(p[0], p[1], p[2]);
+    world.cfg.rig.camera.project(&q.coords)
+}
