@@ -344,7 +344,7 @@ pub fn lidar_edges(scan: &Scan, cfg: &TargetlessConfig) -> LidarEdges {
         }
         (best.map(|b| b.1), beyond)
     };
-    let found: Vec<Option<(f64, bool, bool)>> = (0..pts.len())
+    let found: Vec<Option<(f64, bool, bool, Vector3<f64>)>> = (0..pts.len())
         .into_par_iter()
         .map(|k| {
             let p = &pts[k];
@@ -355,13 +355,19 @@ pub fn lidar_edges(scan: &Scan, cfg: &TargetlessConfig) -> LidarEdges {
             let cont = cfg.continuity_m + cfg.depth_jump_ratio * 0.4 * p.r;
             let continues = |s: Option<usize>| s.is_some_and(|j| (pts[j].r - p.r).abs() < cont);
             let (mut depth, mut bright) = (0f64, 0f64);
+            // The neighbour across each kind of edge (none for a silhouette against the sky).
+            let (mut across_depth, mut across_bright) = (None, None);
             for (s, other, hole) in [(side[0], side[1], hole[0]), (side[1], side[0], hole[1])] {
                 // A depth edge is the rim of a surface: continuous on one side, and on the
                 // other a jump back (or no return at all: sky behind a pole). Scattered
                 // points (fence bars, foliage) have no continuous side and are skipped.
                 if continues(other) {
                     match s {
-                        Some(j) => depth = depth.max(pts[j].r - p.r),
+                        Some(j) if pts[j].r - p.r > depth => {
+                            depth = pts[j].r - p.r;
+                            across_depth = Some(j);
+                        }
+                        Some(_) => {}
                         None if hole && p.r < cfg.silhouette_range_m => {
                             depth = depth.max(cfg.depth_jump_m * 2.0)
                         }
@@ -373,8 +379,9 @@ pub fn lidar_edges(scan: &Scan, cfg: &TargetlessConfig) -> LidarEdges {
                     && continues(s)
                 {
                     let (a, b) = (v[p.i] as f64, v[pts[j].i] as f64);
-                    if a > cfg.intensity_ratio * b {
-                        bright = bright.max((a - b) / sc);
+                    if a > cfg.intensity_ratio * b && (a - b) / sc > bright {
+                        bright = (a - b) / sc;
+                        across_bright = Some(j);
                     }
                 }
             }
@@ -386,14 +393,23 @@ pub fn lidar_edges(scan: &Scan, cfg: &TargetlessConfig) -> LidarEdges {
             // Levinson's weight: square root of the step, each kind scaled to (0, 1].
             let wd = if is_depth { (depth.min(5.0) / 5.0).sqrt() } else { 0.0 };
             let wi = if is_bright { bright.min(1.0).sqrt() } else { 0.0 };
-            Some((wd.max(wi), is_depth, is_bright))
+            // The edge lies between the two returns, not on the one that saw the surface:
+            // halfway across in bearing (depth: at the near surface's range), or halfway on
+            // the surface (paint).
+            let here = Vector3::from(points[p.i]);
+            let at = |j: usize| Vector3::from(points[pts[j].i]);
+            let pos = match (is_bright && wi >= wd, across_bright, across_depth) {
+                (true, Some(j), _) => 0.5 * (here + at(j)),
+                (_, _, Some(j)) if is_depth => (here / p.r + at(j) / pts[j].r).normalize() * p.r,
+                _ => here,
+            };
+            Some((wd.max(wi), is_depth, is_bright, pos))
         })
         .collect();
     let mut out = LidarEdges::default();
-    for (k, f) in found.into_iter().enumerate() {
-        if let Some((w, d, b)) = f {
-            let p = points[pts[k].i];
-            out.points.push(Vector3::new(p[0], p[1], p[2]));
+    for f in found {
+        if let Some((w, d, b, pos)) = f {
+            out.points.push(pos);
             out.weights.push(w);
             out.depth_edges += d as usize;
             out.intensity_edges += b as usize;
@@ -904,8 +920,10 @@ mod tests {
             e.intensity_edges
         );
         for p in &e.points {
-            let on_pole_rim = (p.x - 8.0).abs() < 1e-6 && p.y.abs() > 0.08;
-            let on_stripe = (p.z + 1.8).abs() < 1e-6 && (p.y - 2.0).abs() < 0.075;
+            // Edges sit halfway between the two returns across them: within half an azimuth
+            // step (0.05°, ≤ 2 cm here) of the pole's silhouette or of the stripe's rim.
+            let on_pole_rim = (p.x - 8.0).abs() < 0.02 && (p.y.abs() - 0.15).abs() < 0.02;
+            let on_stripe = (p.z + 1.8).abs() < 1e-6 && ((p.y - 2.0).abs() - 0.075).abs() < 0.02;
             assert!(on_pole_rim || on_stripe, "edge at {p:?} is neither a pole rim nor paint");
         }
     }
