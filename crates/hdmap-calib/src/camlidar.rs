@@ -344,7 +344,9 @@ pub fn lidar_edges(scan: &Scan, cfg: &TargetlessConfig) -> LidarEdges {
         }
         (best.map(|b| b.1), beyond)
     };
-    let found: Vec<Option<(f64, bool, bool, Vector3<f64>)>> = (0..pts.len())
+    /// Weight, is a depth edge, is an intensity edge, position.
+    type Found = (f64, bool, bool, Vector3<f64>);
+    let found: Vec<Option<Found>> = (0..pts.len())
         .into_par_iter()
         .map(|k| {
             let p = &pts[k];
@@ -407,13 +409,11 @@ pub fn lidar_edges(scan: &Scan, cfg: &TargetlessConfig) -> LidarEdges {
         })
         .collect();
     let mut out = LidarEdges::default();
-    for f in found {
-        if let Some((w, d, b, pos)) = f {
-            out.points.push(pos);
-            out.weights.push(w);
-            out.depth_edges += d as usize;
-            out.intensity_edges += b as usize;
-        }
+    for (w, d, b, pos) in found.into_iter().flatten() {
+        out.points.push(pos);
+        out.weights.push(w);
+        out.depth_edges += d as usize;
+        out.intensity_edges += b as usize;
     }
     out
 }
