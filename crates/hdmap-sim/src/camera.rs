@@ -6,7 +6,7 @@
 //! sensor noise.
 
 use hdmap_core::camera::CameraIntrinsics;
-use hdmap_core::nalgebra::{Isometry3, Point3};
+use hdmap_core::nalgebra::{Isometry3, Point3, Vector3};
 use hdmap_core::{FrameId, StampedPose, Trajectory};
 use image::GrayImage;
 use rayon::prelude::*;
@@ -17,6 +17,46 @@ use crate::{SimError, World, lidar, noise};
 /// Farthest surface a pixel's ray looks for, m.
 const CAMERA_RANGE_M: f64 = 400.0;
 
+/// A chessboard calibration target: `cols × rows` inner corners `square_m` apart, inner corner
+/// (i, j) at (i·s, j·s, 0) of the board frame, black and white squares with a one-square white
+/// margin around them.
+#[derive(Debug, Clone, Copy)]
+pub struct Board {
+    /// Inner corners per row.
+    pub cols: usize,
+    /// Inner corners per column.
+    pub rows: usize,
+    /// Square size, m.
+    pub square_m: f64,
+    /// Pose in the local world frame.
+    pub world_from_board: Isometry3<f64>,
+}
+
+impl Board {
+    /// Ray parameter and grey value (0–255) where a ray (world frame) meets the board.
+    fn hit(&self, o: &Vector3<f64>, d: &Vector3<f64>) -> Option<(f64, f64)> {
+        let inv = self.world_from_board.inverse();
+        let (ob, db) = (inv * Point3::from(*o), inv.rotation * d);
+        if db.z.abs() < 1e-12 {
+            return None;
+        }
+        let t = -ob.z / db.z;
+        if t <= 0.0 {
+            return None;
+        }
+        let (x, y) = (ob.x + t * db.x, ob.y + t * db.y);
+        let s = self.square_m;
+        let (i, j) = ((x / s).floor() as i64 + 1, (y / s).floor() as i64 + 1);
+        // Squares: columns 0..=cols, rows 0..=rows; one more square of white margin around.
+        let (nc, nr) = (self.cols as i64 + 1, self.rows as i64 + 1);
+        if i < -1 || j < -1 || i > nc || j > nr {
+            return None;
+        }
+        let inside = i >= 0 && j >= 0 && i < nc && j < nr;
+        Some((t, if inside && (i + j) % 2 == 0 { 25.0 } else { 235.0 }))
+    }
+}
+
 /// Renders `cam`'s image at `world_from_camera` (local world frame) with `extra` objects
 /// (traffic) placed in the scene.
 pub fn render(
@@ -26,18 +66,54 @@ pub fn render(
     world_from_camera: &Isometry3<f64>,
     seed: u64,
 ) -> GrayImage {
+    render_with_board(scene, extra, cam, world_from_camera, None, seed)
+}
+
+/// [`render`] with a chessboard held in the scene; pixels that see the board are averaged over
+/// 4×4 sub-pixel rays (its edges are what corner detectors measure).
+pub fn render_with_board(
+    scene: &Scene,
+    extra: &[Object],
+    cam: &CameraIntrinsics,
+    world_from_camera: &Isometry3<f64>,
+    board: Option<&Board>,
+    seed: u64,
+) -> GrayImage {
     let (w, h) = (cam.width as usize, cam.height as usize);
     let o = world_from_camera.translation.vector;
     let mut buf = vec![0u8; w * h];
     buf.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
         for (x, px) in row.iter_mut().enumerate() {
-            let d_c = cam.unproject(x as f64, y as f64);
-            let d = world_from_camera.rotation * d_c;
+            let ray = |u: f64, v: f64| world_from_camera.rotation * cam.unproject(u, v);
+            let d = ray(x as f64, y as f64);
             let key = noise::hash(seed, "pixel", &[x as i64, y as i64]);
-            let grey = match scene.cast([o.x, o.y, o.z], [d.x, d.y, d.z], CAMERA_RANGE_M, extra, key) {
-                Some(hit) => 255.0 * hit.reflectivity * (0.45 + 0.55 * hit.cos_incidence) * 1.15 + 12.0,
-                // Sky: brighter towards the horizon.
-                None => 215.0 - 60.0 * d.z.clamp(0.0, 1.0),
+            let scene_grey = |d: &Vector3<f64>| -> (f64, f64) {
+                match scene.cast([o.x, o.y, o.z], [d.x, d.y, d.z], CAMERA_RANGE_M, extra, key) {
+                    Some(hit) => {
+                        (hit.t, 255.0 * hit.reflectivity * (0.45 + 0.55 * hit.cos_incidence) * 1.15 + 12.0)
+                    }
+                    // Sky: brighter towards the horizon.
+                    None => (f64::INFINITY, 215.0 - 60.0 * d.z.clamp(0.0, 1.0)),
+                }
+            };
+            let grey = match board {
+                Some(b)
+                    if b.hit(&o, &d).is_some()
+                        || b.hit(&o, &ray(x as f64 + 0.5, y as f64 + 0.5)).is_some() =>
+                {
+                    let mut sum = 0.0;
+                    for k in 0..16 {
+                        let (du, dv) = ((k % 4) as f64 * 0.25 - 0.375, (k / 4) as f64 * 0.25 - 0.375);
+                        let ds = ray(x as f64 + du, y as f64 + dv);
+                        let (ts, gs) = scene_grey(&ds);
+                        sum += match b.hit(&o, &ds) {
+                            Some((t, g)) if t < ts => g,
+                            _ => gs,
+                        };
+                    }
+                    sum / 16.0
+                }
+                _ => scene_grey(&d).1,
             };
             *px = (grey + 2.0 * noise::normal(noise::mix(key))).clamp(0.0, 255.0) as u8;
         }
