@@ -48,6 +48,10 @@ fn refines_to_the_true_rig_on_simulated_captures() {
             m0 * 100.0,
             m * 100.0
         );
+        worst_full = (worst_full.0.max(d), worst_full.1.max(m));
     }
-    assert!(worst < 0.1, "worst rotation error {worst:.3}°");
+    // Issue 5's targets: 0.1° and 1 cm. Rotation meets it; the searched lever arm comes to
+    // 1.3–1.4 cm (closing note) — guarded here at 2 cm so that it cannot silently get worse.
+    assert!(worst < 0.1, "worst rotation error {worst:.3}° (lever arm known)");
+    assert!(worst_full.0 < 0.1 && worst_full.1 < 0.02, "lever arm searched: {worst_full:?}");
 }
