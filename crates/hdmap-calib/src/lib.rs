@@ -5,6 +5,8 @@
 //!   Brown–Conrady or fisheye intrinsics, outlier views, RMS and parameter std devs.
 //! * [`camlidar`]: targetless camera–LiDAR refinement (LiDAR depth/intensity edges onto image
 //!   edges) on ordinary street scenes.
+//! * [`target`]: target-based camera–LiDAR (board pose by planar PnP, LiDAR board points onto
+//!   the board planes), with covariance.
 //! * [`handeye`]: `body_from_sensor` from sensor and body motions (LiDAR–INS), reporting the
 //!   directions the motions leave unobservable.
 //!
@@ -14,6 +16,7 @@ pub mod camlidar;
 pub mod corners;
 pub mod handeye;
 pub mod intrinsics;
+pub mod target;
 
 use std::path::{Path, PathBuf};
 

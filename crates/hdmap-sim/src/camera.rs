@@ -57,6 +57,30 @@ impl Board {
     }
 }
 
+impl Board {
+    /// The board as a scene object (for the LiDAR): a panel covering the squares and margin.
+    pub fn object(&self) -> Object {
+        let s = self.square_m;
+        let (cx, cy) = ((self.cols as f64 - 1.0) * s / 2.0, (self.rows as f64 - 1.0) * s / 2.0);
+        let (hx, hy) = ((self.cols as f64 + 3.0) * s / 2.0, (self.rows as f64 + 3.0) * s / 2.0);
+        let r = self.world_from_board.rotation;
+        let c = self.world_from_board * Point3::new(cx, cy, 0.0);
+        let (u, v) = (r * Vector3::x() * hx, r * Vector3::y() * hy);
+        Object {
+            shape: crate::scene::Shape::Panel {
+                center: [c.x, c.y, c.z],
+                u: [u.x, u.y, u.z],
+                v: [v.x, v.y, v.z],
+            },
+            class: hdmap_core::SemanticClass::Unlabeled,
+            instance: 0,
+            reflectivity: 0.5,
+            color: [200, 200, 200],
+            porosity: 0.0,
+        }
+    }
+}
+
 /// Renders `cam`'s image at `world_from_camera` (local world frame) with `extra` objects
 /// (traffic) placed in the scene.
 pub fn render(
@@ -134,6 +158,16 @@ pub struct Capture {
 
 /// Simulates a [`Capture`] at drive time `t_s` (s from the drive start).
 pub fn capture(world: &World, t_s: f64, index: usize) -> Result<Capture, SimError> {
+    capture_with_board(world, t_s, index, None)
+}
+
+/// [`capture`] with a chessboard held up where both sensors see it.
+pub fn capture_with_board(
+    world: &World,
+    t_s: f64,
+    index: usize,
+    board: Option<&Board>,
+) -> Result<Capture, SimError> {
     let stamp = hdmap_core::time::seconds_to_ns(t_s);
     let world_from_vehicle = world.vehicle_poses.interpolate(stamp)?;
     // Parked: the same pose over the whole sweep.
@@ -148,12 +182,14 @@ pub fn capture(world: &World, t_s: f64, index: usize) -> Result<Capture, SimErro
     )?;
     let v_l = world.rig_true.transform(FrameId::Vehicle, FrameId::Lidar(0))?;
     let v_c = world.rig_true.transform(FrameId::Vehicle, FrameId::Camera(0))?;
+    let mut standing = world.parked_drive.clone();
+    standing.extend(board.map(Board::object));
     let scan = lidar::simulate_scan(
         &world.cfg.lidar,
         world.cfg.seed,
         &world.scene,
         &world.movers,
-        &world.parked_drive,
+        &standing,
         &still,
         &v_l,
         index,
@@ -164,11 +200,12 @@ pub fn capture(world: &World, t_s: f64, index: usize) -> Result<Capture, SimErro
     let mut placed: Vec<Object> =
         world.movers.iter().map(|m| m.object(&world.scene.map, &world.scene.terrain, mid)).collect();
     placed.extend(world.parked_drive.iter().copied());
-    let image = render(
+    let image = render_with_board(
         &world.scene,
         &placed,
         &world.cfg.rig.camera,
         &(world_from_vehicle * v_c),
+        board,
         world.cfg.seed ^ index as u64,
     );
     Ok(Capture { image, scan, world_from_vehicle })

@@ -89,6 +89,10 @@ fn footprint(shape: &Shape) -> Vec<P2> {
                 [center[0] + radii[0] * a.cos(), center[1] + radii[1] * a.sin()]
             })
             .collect(),
+        Shape::Panel { center, u, v } => [(1.0, 1.0), (-1.0, 1.0), (-1.0, -1.0), (1.0, -1.0)]
+            .iter()
+            .map(|(a, b)| [center[0] + a * u[0] + b * v[0], center[1] + a * u[1] + b * v[1]])
+            .collect(),
     }
 }
 

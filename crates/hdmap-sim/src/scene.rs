@@ -39,6 +39,19 @@ pub enum Shape {
         /// Semi-axes.
         radii: [f64; 3],
     },
+    /// A thin flat rectangle in any pose (a calibration board): `center ± a·u ± b·v`, |a|, |b| ≤ 1.
+    Panel {
+        /// Centre.
+        center: [f64; 3],
+        /// Half-extent along the first side.
+        u: [f64; 3],
+        /// Half-extent along the second side.
+        v: [f64; 3],
+    },
+}
+
+fn dot3(a: [f64; 3], b: [f64; 3]) -> f64 {
+    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 }
 
 impl Shape {
@@ -57,6 +70,10 @@ impl Shape {
             Shape::Ellipsoid { center, radii } => {
                 [center[0] - radii[0], center[1] - radii[1], center[0] + radii[0], center[1] + radii[1]]
             }
+            Shape::Panel { center, u, v } => {
+                let (ex, ey) = (u[0].abs() + v[0].abs(), u[1].abs() + v[1].abs());
+                [center[0] - ex, center[1] - ey, center[0] + ex, center[1] + ey]
+            }
         }
     }
 
@@ -65,6 +82,7 @@ impl Shape {
         match *self {
             Shape::Box { z, .. } | Shape::Cylinder { z, .. } => z[1],
             Shape::Ellipsoid { center, radii } => center[2] + radii[2],
+            Shape::Panel { center, u, v } => center[2] + u[2].abs() + v[2].abs(),
         }
     }
 
@@ -86,6 +104,8 @@ impl Shape {
                 let q = 1.0 - a * a - b * b;
                 (q >= 0.0).then(|| center[2] + radii[2] * q.sqrt())
             }
+            // A board is held up, not stood on.
+            Shape::Panel { .. } => None,
         }
     }
 
@@ -170,6 +190,23 @@ impl Shape {
                 ];
                 let nn = (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt().max(1e-12);
                 Some((t, ((n[0] * d[0] + n[1] * d[1] + n[2] * d[2]) / nn).abs()))
+            }
+            Shape::Panel { center, u, v } => {
+                let n = [u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]];
+                let nn = dot3(n, n).sqrt();
+                let nd = dot3(n, d) / nn;
+                if nd.abs() < 1e-12 {
+                    return None;
+                }
+                let rel = [center[0] - o[0], center[1] - o[1], center[2] - o[2]];
+                let t = dot3(n, rel) / nn / nd;
+                if t <= 1e-6 {
+                    return None;
+                }
+                let h =
+                    [o[0] + t * d[0] - center[0], o[1] + t * d[1] - center[1], o[2] + t * d[2] - center[2]];
+                let (a, b) = (dot3(h, u) / dot3(u, u), dot3(h, v) / dot3(v, v));
+                (a.abs() <= 1.0 && b.abs() <= 1.0).then_some((t, nd.abs()))
             }
         }
     }

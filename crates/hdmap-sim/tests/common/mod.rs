@@ -134,5 +134,14 @@ pub fn inside(shape: &Shape, p: [f64; 3], margin: f64) -> bool {
             let q: f64 = (0..3).map(|k| ((p[k] - center[k]) / (radii[k] + margin)).powi(2)).sum();
             q <= 1.0
         }
+        Shape::Panel { center, u, v } => {
+            let h = [p[0] - center[0], p[1] - center[1], p[2] - center[2]];
+            let dot = |a: [f64; 3], b: [f64; 3]| a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
+            let n = [u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]];
+            let (a, b) = (dot(h, u) / dot(u, u).sqrt(), dot(h, v) / dot(v, v).sqrt());
+            dot(h, n).abs() / dot(n, n).sqrt() <= margin
+                && a.abs() <= dot(u, u).sqrt() + margin
+                && b.abs() <= dot(v, v).sqrt() + margin
+        }
     }
 }
