@@ -109,6 +109,34 @@ pub struct BoardView {
     pub points: Vec<[f64; 3]>,
 }
 
+/// A plane `n·x = d` in the camera frame.
+type Plane = (Vector3<f64>, f64);
+
+impl BoardView {
+    /// The board's plane in the camera frame.
+    fn plane(&self) -> Plane {
+        let n = self.camera_from_board.rotation * Vector3::z();
+        (n, n.dot(&self.camera_from_board.translation.vector))
+    }
+
+    /// LiDAR points (LiDAR frame) that `camera_from_lidar` puts on the board: inside its
+    /// rectangle grown by `margin_m` and within `margin_m` of its plane.
+    fn on_board(&self, camera_from_lidar: &Isometry3<f64>, margin_m: f64) -> Vec<Vector3<f64>> {
+        let board_from_lidar = self.camera_from_board.inverse() * camera_from_lidar;
+        let s = self.square_m;
+        let (x0, x1) = (-2.0 * s - margin_m, (self.cols as f64 + 1.0) * s + margin_m);
+        let (y0, y1) = (-2.0 * s - margin_m, (self.rows as f64 + 1.0) * s + margin_m);
+        self.points
+            .iter()
+            .map(|p| Vector3::new(p[0], p[1], p[2]))
+            .filter(|p| {
+                let b = board_from_lidar * Point3::from(*p);
+                b.x > x0 && b.x < x1 && b.y > y0 && b.y < y1 && b.z.abs() < margin_m
+            })
+            .collect()
+    }
+}
+
 /// What the target-based solve found.
 #[derive(Debug, Clone, Serialize)]
 pub struct TargetResult {
@@ -141,26 +169,9 @@ pub fn calibrate_with_board(
     for _round in 0..4 {
         // Board points: inside the board rectangle (+ margin) and near its plane, in the board
         // frame as the current estimate sees them.
-        let sel: Vec<Vec<(Vector3<f64>, Vector3<f64>, f64)>> = views
-            .iter()
-            .map(|v| {
-                let board_from_lidar = v.camera_from_board.inverse() * t;
-                let s = v.square_m;
-                let (x0, x1) = (-2.0 * s - margin, (v.cols as f64 + 1.0) * s + margin);
-                let (y0, y1) = (-2.0 * s - margin, (v.rows as f64 + 1.0) * s + margin);
-                let n = v.camera_from_board.rotation * Vector3::z();
-                let d = n.dot(&v.camera_from_board.translation.vector);
-                v.points
-                    .iter()
-                    .filter(|p| {
-                        let b = board_from_lidar * Point3::new(p[0], p[1], p[2]);
-                        b.x > x0 && b.x < x1 && b.y > y0 && b.y < y1 && b.z.abs() < margin
-                    })
-                    .map(|p| (Vector3::new(p[0], p[1], p[2]), n, d))
-                    .collect()
-            })
-            .collect();
-        used = sel.iter().map(Vec::len).collect();
+        let sel: Vec<(Vec<Vector3<f64>>, Plane)> =
+            views.iter().map(|v| (v.on_board(&t, margin), v.plane())).collect();
+        used = sel.iter().map(|s| s.0.len()).collect();
         if let Some(k) = used.iter().position(|&n| n < 10) {
             return Err(CalibError::Degenerate(format!(
                 "board view {k}: only {} LiDAR points on the board (need 10); is the guess within {margin:.2} m?",
@@ -171,7 +182,7 @@ pub fn calibrate_with_board(
         for _ in 0..15 {
             let mut jtj = Matrix6::zeros();
             let mut jtr = Vector6::zeros();
-            for (p, n, d) in sel.iter().flatten() {
+            for (p, (n, d)) in sel.iter().flat_map(|(pts, plane)| pts.iter().map(move |p| (p, plane))) {
                 let q = t * Point3::from(*p);
                 let r = n.dot(&q.coords) - d;
                 let qn = q.coords.cross(n);
@@ -194,20 +205,9 @@ pub fn calibrate_with_board(
     // Covariance from the final normal equations.
     let (mut jtj, mut ss, mut n_obs) = (Matrix6::zeros(), 0.0, 0usize);
     for v in views {
-        let board_from_lidar = v.camera_from_board.inverse() * t;
-        let s = v.square_m;
-        let n = v.camera_from_board.rotation * Vector3::z();
-        let d = n.dot(&v.camera_from_board.translation.vector);
-        for p in &v.points {
-            let b = board_from_lidar * Point3::new(p[0], p[1], p[2]);
-            let inside = b.x > -2.0 * s
-                && b.x < (v.cols as f64 + 1.0) * s
-                && b.y > -2.0 * s
-                && b.y < (v.rows as f64 + 1.0) * s;
-            if !(inside && b.z.abs() < 0.05) {
-                continue;
-            }
-            let q = t * Point3::new(p[0], p[1], p[2]);
+        let (n, d) = v.plane();
+        for p in v.on_board(&t, 0.05) {
+            let q = t * Point3::from(p);
             let qn = q.coords.cross(&n);
             let j = Vector6::new(n.x, n.y, n.z, qn.x, qn.y, qn.z);
             jtj += j * j.transpose();
