@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use hdmap_calib::camlidar::{self, ScenePair, TargetlessConfig};
+use hdmap_calib::target;
 use hdmap_core::camera::{CameraIntrinsics, Distortion};
 use hdmap_core::{Extrinsic, FrameId};
 
@@ -31,6 +32,16 @@ pub struct CameraLidarArgs {
     /// The LiDAR scan (PCD, KITTI .bin, LAS/LAZ) taken with the image of the same position.
     #[arg(long = "scan", required = true)]
     pub scans: Vec<PathBuf>,
+    /// Use a chessboard seen in every image (inner corners, e.g. 9x6) instead of the targetless
+    /// refinement: board pose from the image, board points from the scan; writes a covariance.
+    #[arg(long)]
+    pub board: Option<String>,
+    /// Board square size, m (with --board).
+    #[arg(long, default_value_t = 0.1)]
+    pub square_m: f64,
+    /// With --board: how far (m) the guess may misplace the board.
+    #[arg(long, default_value_t = 0.3)]
+    pub board_margin_m: f64,
     /// Refinement settings (TOML, keys of `TargetlessConfig`); defaults otherwise.
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -122,43 +133,87 @@ pub fn camera_lidar(a: &CameraLidarArgs) -> anyhow::Result<()> {
         rig.transform(cam, lidar).with_context(|| format!("{}: {cam} from {lidar}", a.rig.display()))?;
     let first = hdmap_io::image::read_image(&a.images[0])?;
     let camera = read_intrinsics(&a.intrinsics, (first.width(), first.height()))?;
-    let pairs: Vec<ScenePair> = a
-        .images
-        .iter()
-        .zip(&a.scans)
-        .map(|(i, s)| ScenePair::from_files(camera, i, s, &cfg))
-        .collect::<Result<_, _>>()?;
-    let r = camlidar::refine_targetless(&pairs, &guess, &cfg)?;
-    for (k, p) in pairs.iter().enumerate() {
-        println!(
-            "{}: {} LiDAR edge points in view, objective {:.4} → {:.4}",
-            p.name, r.edge_points[k], r.score_initial[k], r.score_final[k]
-        );
-    }
-    let (deg, m) = camlidar::extrinsic_difference(&guess, &r.camera_from_lidar);
-    println!(
-        "{cam} from {lidar}: changed by {deg:.3}° / {:.1} cm ({}; {} evaluations)",
-        m * 100.0,
-        if cfg.translation { "rotation and translation refined" } else { "rotation refined, lever arm kept" },
-        r.evaluations
-    );
-    // Write back in the rig's own layout: through the vehicle frame when both sensors hang on it.
-    let vehicle_from_lidar = rig.extrinsic(FrameId::Vehicle, lidar).map(|e| e.target_from_source);
-    let (target, source, t) = match vehicle_from_lidar {
-        Some(v_l) if rig.extrinsic(cam, lidar).is_none() => {
-            (FrameId::Vehicle, cam, v_l * r.camera_from_lidar.inverse())
+    let (camera_from_lidar, covariance, what) = match &a.board {
+        Some(pattern) => {
+            let (cols, rows) = crate::parse_pattern(pattern).context("--board")?;
+            let object: Vec<[f64; 2]> = (0..rows)
+                .flat_map(|j| (0..cols).map(move |i| [i as f64 * a.square_m, j as f64 * a.square_m]))
+                .collect();
+            let mut views = Vec::new();
+            for (i, s) in a.images.iter().zip(&a.scans) {
+                let gray = hdmap_io::image::read_image(i)?.to_luma8();
+                let Some(found) = hdmap_calib::corners::detect(&gray, cols, rows) else {
+                    tracing::warn!("{}: no {cols}x{rows} board found, view skipped", i.display());
+                    continue;
+                };
+                let (pose, rms) = target::board_pose(&camera, &object, &found.corners)
+                    .with_context(|| format!("{}", i.display()))?;
+                println!(
+                    "{}: board at {:.2} m, PnP rms {rms:.3} px",
+                    i.display(),
+                    pose.translation.vector.norm()
+                );
+                views.push(target::BoardView {
+                    camera_from_board: pose,
+                    cols,
+                    rows,
+                    square_m: a.square_m,
+                    points: camlidar::read_scan(s)?.points,
+                });
+            }
+            let r = target::calibrate_with_board(&views, &guess, a.board_margin_m)?;
+            println!(
+                "board points per view {:?}, point-to-plane rms {:.1} mm",
+                r.points_per_view,
+                r.rms_m * 1000.0
+            );
+            (r.camera_from_lidar, Some(r.covariance), format!("board-calibrated on {} views", views.len()))
         }
-        _ => (cam, lidar, r.camera_from_lidar),
+        None => {
+            let pairs: Vec<ScenePair> = a
+                .images
+                .iter()
+                .zip(&a.scans)
+                .map(|(i, s)| ScenePair::from_files(camera, i, s, &cfg))
+                .collect::<Result<_, _>>()?;
+            let r = camlidar::refine_targetless(&pairs, &guess, &cfg)?;
+            for (k, p) in pairs.iter().enumerate() {
+                println!(
+                    "{}: {} LiDAR edge points in view, objective {:.4} → {:.4}",
+                    p.name, r.edge_points[k], r.score_initial[k], r.score_final[k]
+                );
+            }
+            let how = if cfg.translation { "rotation and translation" } else { "rotation (lever arm kept)" };
+            (r.camera_from_lidar, None, format!("{how} refined without a target on {} pairs", pairs.len()))
+        }
     };
+    let (deg, m) = camlidar::extrinsic_difference(&guess, &camera_from_lidar);
+    println!("{cam} from {lidar}: changed by {deg:.3}° / {:.1} cm ({what})", m * 100.0);
+    // Write back in the rig's own layout: through the vehicle frame when both sensors hang on it
+    // (the covariance, found for camera-side perturbations, moved with the transform's adjoint).
+    let vehicle_from_lidar = rig.extrinsic(FrameId::Vehicle, lidar).map(|e| e.target_from_source);
+    let (target, source, t, covariance) = match vehicle_from_lidar {
+        Some(v_l) if rig.extrinsic(cam, lidar).is_none() => {
+            let t = v_l * camera_from_lidar.inverse();
+            let moved = covariance.map(|c| {
+                let ad = hdmap_core::pose::adjoint(&t);
+                let m = ad * hdmap_core::nalgebra::Matrix6::from_fn(|i, j| c[i][j]) * ad.transpose();
+                std::array::from_fn(|i| std::array::from_fn(|j| m[(i, j)]))
+            });
+            (FrameId::Vehicle, cam, t, moved)
+        }
+        _ => (cam, lidar, camera_from_lidar, covariance),
+    };
+    if let Some(c) = &covariance {
+        let sd: Vec<String> = (0..6).map(|i| c[i][i].sqrt()).map(|s| format!("{s:.2e}")).collect();
+        println!("σ of {target}_from_{source} (tx ty tz m, rx ry rz rad): {}", sd.join(" "));
+    }
     let time_offset_ns = rig.extrinsic(target, source).map(|e| e.time_offset_ns).unwrap_or(0);
-    rig.set(Extrinsic { target, source, target_from_source: t, covariance: None, time_offset_ns });
+    rig.set(Extrinsic { target, source, target_from_source: t, covariance, time_offset_ns });
     hdmap_io::rig::write_rig(
         &a.out,
         &rig,
-        &format!(
-            "hdmap calibrate camera-lidar: {target}_from_{source} refined on {} image/scan pairs",
-            pairs.len()
-        ),
+        &format!("hdmap calibrate camera-lidar: {target}_from_{source} {what}"),
     )?;
     println!("wrote {}", a.out.display());
     if let Some(dir) = &a.overlay {
@@ -166,7 +221,7 @@ pub fn camera_lidar(a: &CameraLidarArgs) -> anyhow::Result<()> {
         for (k, (i, s)) in a.images.iter().zip(&a.scans).enumerate() {
             let rgb = hdmap_io::image::read_image(i)?.to_rgb8();
             let pts = camlidar::read_scan(s)?.points;
-            for (tag, t) in [("before", guess), ("after", r.camera_from_lidar)] {
+            for (tag, t) in [("before", guess), ("after", camera_from_lidar)] {
                 let img = camlidar::overlay(&rgb, &camera, &pts, &t, cfg.max_range_m);
                 let p = dir.join(format!("pair{k}_{tag}.png"));
                 hdmap_io::image::write_png(&p, &image::DynamicImage::ImageRgb8(img))?;

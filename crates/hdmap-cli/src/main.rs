@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 mod calib_cmd;
@@ -107,6 +108,15 @@ enum ModelArg {
     Fisheye,
 }
 
+/// `COLSxROWS` inner corners of a chessboard, e.g. `9x6`.
+fn parse_pattern(pattern: &str) -> anyhow::Result<(usize, usize)> {
+    pattern
+        .split_once(['x', 'X'])
+        .and_then(|(a, b)| Some((a.trim().parse::<usize>().ok()?, b.trim().parse::<usize>().ok()?)))
+        .filter(|(a, b)| *a >= 2 && *b >= 2)
+        .ok_or_else(|| anyhow::anyhow!("`{pattern}`: expected COLSxROWS inner corners, e.g. 9x6"))
+}
+
 fn calibrate_intrinsics(
     images: &std::path::Path,
     pattern: &str,
@@ -114,13 +124,7 @@ fn calibrate_intrinsics(
     model: ModelArg,
     json: bool,
 ) -> anyhow::Result<()> {
-    let (cols, rows) = pattern
-        .split_once(['x', 'X'])
-        .and_then(|(a, b)| Some((a.trim().parse::<usize>().ok()?, b.trim().parse::<usize>().ok()?)))
-        .filter(|(a, b)| *a >= 2 && *b >= 2)
-        .ok_or_else(|| {
-            anyhow::anyhow!("--pattern `{pattern}`: expected COLSxROWS inner corners, e.g. 9x6")
-        })?;
+    let (cols, rows) = parse_pattern(pattern).context("--pattern")?;
     let model = match model {
         ModelArg::Pinhole => hdmap_calib::LensModel::Pinhole,
         ModelArg::Fisheye => hdmap_calib::LensModel::Fisheye,

@@ -124,6 +124,20 @@ pub fn interpolate_pose(a: &Isometry3<f64>, b: &Isometry3<f64>, t: f64) -> Isome
     Isometry3::from_parts(Translation3::from(translation), rotation)
 }
 
+/// Adjoint of `t` for perturbations ordered (translation, rotation): a left perturbation `δ`
+/// of `t`'s target frame equals `Ad(t)⁻¹ δ` on its source side, i.e.
+/// `exp(Ad(t) δ) · t = t · exp(δ)`. Moves 6×6 covariances ([`crate::Extrinsic::covariance`])
+/// between frames: `Σ' = Ad Σ Adᵀ`.
+pub fn adjoint(t: &Isometry3<f64>) -> nalgebra::Matrix6<f64> {
+    let r = t.rotation.to_rotation_matrix().into_inner();
+    let p = t.translation.vector;
+    let mut m = nalgebra::Matrix6::zeros();
+    m.fixed_view_mut::<3, 3>(0, 0).copy_from(&r);
+    m.fixed_view_mut::<3, 3>(0, 3).copy_from(&(p.cross_matrix() * r));
+    m.fixed_view_mut::<3, 3>(3, 3).copy_from(&r);
+    m
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,5 +172,25 @@ mod tests {
         let p = StampedPose { stamp_ns: 5, target_from_source: Isometry3::identity() };
         assert!(Trajectory::new(FrameId::World, FrameId::Vehicle, vec![]).is_err());
         assert!(Trajectory::new(FrameId::World, FrameId::Vehicle, vec![p, p]).is_err());
+    }
+
+    #[test]
+    fn adjoint_moves_a_perturbation_across_the_transform() {
+        let t = Isometry3::from_parts(
+            Translation3::new(1.0, -2.0, 0.5),
+            UnitQuaternion::from_euler_angles(0.3, -0.2, 1.1),
+        );
+        let d = nalgebra::Vector6::new(0.01, -0.02, 0.03, 0.002, 0.001, -0.003);
+        let exp = |d: &nalgebra::Vector6<f64>| {
+            Isometry3::from_parts(
+                Translation3::new(d[0], d[1], d[2]),
+                UnitQuaternion::from_scaled_axis(nalgebra::Vector3::new(d[3], d[4], d[5])),
+            )
+        };
+        // First order: the mismatch shrinks with the square of the perturbation.
+        let small = d * 1e-3;
+        let lhs = exp(&(adjoint(&t) * small)) * t;
+        let rhs = t * exp(&small);
+        assert!((lhs.to_homogeneous() - rhs.to_homogeneous()).abs().max() < 1e-9);
     }
 }
