@@ -5,13 +5,14 @@
 //! strength is spread by an inverse distance transform (each pixel keeps the strongest edge
 //! around it, decayed by `gamma` per pixel) so that the score has a basin wide enough to pull a
 //! guess that is degrees off, and the `camera_from_lidar` maximising the weighted sum of edge
-//! strength under the projected LiDAR edges is found by a 3⁶ neighbourhood search over
-//! rotation and translation with shrinking steps, coarse-to-fine over `gamma`
+//! strength under the projected LiDAR edges is found by a neighbourhood search with shrinking
+//! steps — 3³ over rotation (the default: the lever arm is kept, single frames fix it poorly),
+//! or 3⁶ over rotation and translation — coarse-to-fine over `gamma`
 //! (Levinson & Thrun, "Automatic online calibration of cameras and lasers", RSS 2013).
 //! Several image/scan pairs of one rig are scored together.
 
 use hdmap_core::camera::CameraIntrinsics;
-use hdmap_core::nalgebra::{Isometry3, Translation3, UnitQuaternion, Vector3};
+use hdmap_core::nalgebra::{Isometry3, Vector3, Vector6};
 use image::GrayImage;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -126,8 +127,33 @@ impl TargetlessConfig {
         if self.max_range_m.partial_cmp(&self.min_range_m) != Some(std::cmp::Ordering::Greater) {
             return bad("max_range_m", "must exceed min_range_m");
         }
+        // Gaussian blurs need a normal, positive sigma (0 in `mi_blur_px` means none).
+        if !(self.blur_sigma_px.is_normal() && self.blur_sigma_px > 0.0 && self.blur_sigma_px < 50.0) {
+            return bad("blur_sigma_px", "must be in (0, 50) px");
+        }
+        if self.mi_blur_px.iter().any(|s| !(*s == 0.0 || (s.is_normal() && *s > 0.0 && *s < 50.0))) {
+            return bad("mi_blur_px", "each must be 0 (no blur) or in (0, 50) px");
+        }
+        for (k, v) in [
+            ("depth_jump_ratio", self.depth_jump_ratio),
+            ("edge_weight", self.edge_weight),
+            ("mi_weight", self.mi_weight),
+            ("margin_px", self.margin_px),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return bad(k, "must be a finite number ≥ 0");
+            }
+        }
+        if self.beam_tolerance_deg < 1e-3 {
+            return bad("beam_tolerance_deg", "must be at least 0.001°");
+        }
         Ok(())
     }
+}
+
+/// The image blurred by `sigma_px`, or itself when `sigma_px` is 0.
+fn blurred(gray: &GrayImage, sigma_px: f32) -> GrayImage {
+    if sigma_px > 0.0 { image::imageops::blur(gray, sigma_px) } else { gray.clone() }
 }
 
 /// Edge strength of an image spread by an inverse distance transform, values in [0, 1].
@@ -143,7 +169,7 @@ pub struct EdgeMap {
 
 /// Gradient magnitude of a blurred image (Sobel), scaled so that its 99th percentile is 1.
 pub fn edge_strength(gray: &GrayImage, blur_sigma_px: f32) -> EdgeMap {
-    let img = image::imageops::blur(gray, blur_sigma_px);
+    let img = blurred(gray, if blur_sigma_px.is_normal() { blur_sigma_px.abs() } else { 0.0 });
     let (w, h) = (img.width() as usize, img.height() as usize);
     let px = |x: usize, y: usize| img.as_raw()[y * w + x] as f32;
     let mut data = vec![0f32; w * h];
@@ -574,11 +600,15 @@ fn score(map: &EdgeMap, cam: &CameraIntrinsics, pts: &[Vector3<f64>], w: &[f64],
 }
 
 /// A small motion applied on the camera side: rotation vector (rad) and translation (m).
-fn perturb(d: &[f64; 6]) -> Isometry3<f64> {
-    Isometry3::from_parts(
-        Translation3::new(d[3], d[4], d[5]),
-        UnitQuaternion::from_scaled_axis(Vector3::new(d[0], d[1], d[2])),
-    )
+fn perturb(rotation_rad: Vector3<f64>, translation_m: Vector3<f64>) -> Isometry3<f64> {
+    hdmap_core::pose::exp_left(&Vector6::new(
+        translation_m.x,
+        translation_m.y,
+        translation_m.z,
+        rotation_rad.x,
+        rotation_rad.y,
+        rotation_rad.z,
+    ))
 }
 
 /// Refines `camera_from_lidar` from a guess on one or more pairs of the same rig.
@@ -600,29 +630,18 @@ pub fn refine_targetless(
         let q = guess * hdmap_core::nalgebra::Point3::from(*x);
         p.camera.project(&q.coords).is_some_and(|[u, v]| u > -m && v > -m && u < w + m && v < h + m)
     };
-    let kept: Vec<(Vec<Vector3<f64>>, Vec<f64>)> = pairs
-        .iter()
-        .map(|p| {
-            p.lidar
-                .points
-                .iter()
-                .zip(&p.lidar.weights)
-                .filter(|(x, _)| in_view(p, x))
-                .map(|(x, w)| (*x, *w))
-                .unzip()
-        })
-        .collect();
-    let kept_mi: Vec<(Vec<Vector3<f64>>, Vec<u8>)> = pairs
-        .iter()
-        .map(|p| {
-            p.reflect_points
-                .iter()
-                .zip(&p.reflect_bins)
-                .filter(|(x, _)| in_view(p, x))
-                .map(|(x, b)| (*x, *b))
-                .unzip()
-        })
-        .collect();
+    // Points with a per-point value (edge weight, intensity bin), those in view kept.
+    fn in_view_of<T: Copy>(
+        pts: &[Vector3<f64>],
+        vals: &[T],
+        keep: impl Fn(&Vector3<f64>) -> bool,
+    ) -> (Vec<Vector3<f64>>, Vec<T>) {
+        pts.iter().zip(vals).filter(|(x, _)| keep(x)).map(|(x, v)| (*x, *v)).unzip()
+    }
+    let kept: Vec<(Vec<Vector3<f64>>, Vec<f64>)> =
+        pairs.iter().map(|p| in_view_of(&p.lidar.points, &p.lidar.weights, |x| in_view(p, x))).collect();
+    let kept_mi: Vec<(Vec<Vector3<f64>>, Vec<u8>)> =
+        pairs.iter().map(|p| in_view_of(&p.reflect_points, &p.reflect_bins, |x| in_view(p, x))).collect();
     for (p, k) in pairs.iter().zip(&kept) {
         if k.0.len() < 50 {
             return Err(CalibError::Degenerate(format!(
@@ -668,13 +687,7 @@ pub fn refine_targetless(
     let mut maps = Vec::new();
     for (stage, &gamma) in cfg.gammas.iter().enumerate() {
         let sigma = cfg.mi_blur_px.get(stage).copied().unwrap_or(0.0);
-        maps = pairs
-            .iter()
-            .map(|p| {
-                let g = if sigma > 0.0 { image::imageops::blur(&p.gray, sigma) } else { p.gray.clone() };
-                (p.edges.spread(gamma, cfg.alpha), g)
-            })
-            .collect();
+        maps = pairs.iter().map(|p| (p.edges.spread(gamma, cfg.alpha), blurred(&p.gray, sigma))).collect();
         let shrink = 0.5f64.powi(stage as i32);
         let (mut sr, mut st) = ((cfg.step_deg * shrink).to_radians(), cfg.step_m * shrink);
         let mut best = total(&maps, &current);
@@ -682,13 +695,13 @@ pub fn refine_targetless(
             let cand: Vec<(f64, Isometry3<f64>)> = offsets
                 .par_iter()
                 .map(|o| {
-                    let t = perturb(&[o[0] * sr, o[1] * sr, o[2] * sr, o[3] * st, o[4] * st, o[5] * st])
+                    let t = perturb(Vector3::new(o[0], o[1], o[2]) * sr, Vector3::new(o[3], o[4], o[5]) * st)
                         * current;
                     (total(&maps, &t), t)
                 })
                 .collect();
             evaluations += cand.len();
-            let (s, t) = cand.into_iter().max_by(|a, b| a.0.total_cmp(&b.0)).expect("728 candidates");
+            let (s, t) = cand.into_iter().max_by(|a, b| a.0.total_cmp(&b.0)).expect("at least 26 candidates");
             if s > best + 1e-9 {
                 best = s;
                 current = t;
@@ -801,7 +814,7 @@ pub fn perturbed_guess(camera_from_lidar: &Isometry3<f64>, seed: u64, deg: f64, 
     let mut u = |a: f64| rng.random_range(-a..=a);
     let r = Vector3::new(u(deg), u(deg), u(deg)).map(f64::to_radians);
     let t = Vector3::new(u(m), u(m), u(m));
-    perturb(&[r.x, r.y, r.z, t.x, t.y, t.z]) * camera_from_lidar
+    perturb(r, t) * camera_from_lidar
 }
 
 /// Mutual information of `camera_from_lidar` (mean over the pairs) with the image blurred by
@@ -814,11 +827,7 @@ pub fn mean_mutual_information(
     let s: f64 = pairs
         .iter()
         .map(|p| {
-            let g = if blur_sigma_px > 0.0 {
-                image::imageops::blur(&p.gray, blur_sigma_px)
-            } else {
-                p.gray.clone()
-            };
+            let g = blurred(&p.gray, blur_sigma_px);
             mutual_information(&g, &p.camera, &p.reflect_points, &p.reflect_bins, camera_from_lidar)
         })
         .sum();

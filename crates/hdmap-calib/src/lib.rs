@@ -65,6 +65,12 @@ pub fn board_images(dir: &Path) -> Result<Vec<PathBuf>, CalibError> {
     Ok(v)
 }
 
+/// Board coordinates (m, z = 0) of a `cols × rows` chessboard's inner corners in the order the
+/// corner detector returns them (`corners[j * cols + i]` at (i·s, j·s)).
+pub fn board_points(cols: usize, rows: usize, square_m: f64) -> Vec<[f64; 2]> {
+    (0..rows).flat_map(|j| (0..cols).map(move |i| [i as f64 * square_m, j as f64 * square_m])).collect()
+}
+
 /// Per image: the file and the board found in it, if any.
 pub type Detections = Vec<(PathBuf, Option<corners::Board>)>;
 
@@ -94,8 +100,7 @@ pub fn calibrate_images(
             message: format!("image size {:?} differs from {:?}", d.1, (w, h)),
         });
     }
-    let object: Vec<[f64; 2]> =
-        (0..rows).flat_map(|j| (0..cols).map(move |i| [i as f64 * square_m, j as f64 * square_m])).collect();
+    let object = board_points(cols, rows, square_m);
     let views: Vec<View> = detections
         .iter()
         .filter_map(|(p, _, b)| {

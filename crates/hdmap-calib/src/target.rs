@@ -31,8 +31,14 @@ pub fn board_pose(
         )));
     }
     let normalized: Vec<[f64; 2]> = image.iter().map(|p| cam.undistort(p[0], p[1])).collect();
-    let h = crate::intrinsics::homography(object, &normalized)
-        .ok_or_else(|| CalibError::Degenerate("board corners give no homography".into()))?;
+    let degenerate = || CalibError::Degenerate("board corners give no homography".into());
+    if normalized.iter().flatten().chain(object.iter().flatten()).any(|x| !x.is_finite()) {
+        return Err(degenerate());
+    }
+    let h = crate::intrinsics::homography(object, &normalized).ok_or_else(degenerate)?;
+    if h.iter().any(|x| !x.is_finite()) || h.column(0).norm() < 1e-12 {
+        return Err(degenerate());
+    }
     let (h1, h2, h3) = (h.column(0).into_owned(), h.column(1).into_owned(), h.column(2).into_owned());
     let mut lambda = 1.0 / h1.norm();
     if (h3 * lambda).z < 0.0 {
@@ -40,7 +46,11 @@ pub fn board_pose(
     }
     let (r1, r2) = (h1 * lambda, h2 * lambda);
     let r = Matrix3::from_columns(&[r1, r2, r1.cross(&r2)]);
-    let rot = UnitQuaternion::from_rotation_matrix(&Rotation3::from_matrix(&r));
+    // The nearest rotation, closed form (SVD): no iteration to hang on a degenerate matrix.
+    let svd = r.svd(true, true);
+    let (Some(u), Some(v_t)) = (svd.u, svd.v_t) else { return Err(degenerate()) };
+    let fix = Matrix3::from_diagonal(&Vector3::new(1.0, 1.0, (u * v_t).determinant().signum()));
+    let rot = UnitQuaternion::from_rotation_matrix(&Rotation3::from_matrix_unchecked(u * fix * v_t));
     let mut pose = Isometry3::from_parts(Translation3::from(h3 * lambda), rot);
     let residuals = |t: &Isometry3<f64>| -> Option<Vec<f64>> {
         let mut out = Vec::with_capacity(2 * object.len());
@@ -61,7 +71,7 @@ pub fn board_pose(
             .map(|k| {
                 let mut d = Vector6::zeros();
                 d[k] = 1e-6;
-                let r = residuals(&(left(&d) * pose)).ok_or_else(bad)?;
+                let r = residuals(&(hdmap_core::pose::exp_left(&d) * pose)).ok_or_else(bad)?;
                 Ok(r.iter().zip(&r0).map(|(a, b)| (a - b) / 1e-6).collect())
             })
             .collect::<Result<_, CalibError>>()?;
@@ -74,7 +84,7 @@ pub fn board_pose(
             }
         }
         let Some(step) = jtj.lu().solve(&(-jtr)) else { break };
-        pose = left(&step) * pose;
+        pose = hdmap_core::pose::exp_left(&step) * pose;
         if step.norm() < 1e-10 {
             break;
         }
@@ -84,22 +94,13 @@ pub fn board_pose(
     Ok((pose, rms))
 }
 
-/// `exp` of a left perturbation: translation (m) then rotation vector (rad), the order of
-/// [`hdmap_core::Extrinsic::covariance`].
-fn left(d: &Vector6<f64>) -> Isometry3<f64> {
-    Isometry3::from_parts(
-        Translation3::new(d[0], d[1], d[2]),
-        UnitQuaternion::from_scaled_axis(Vector3::new(d[3], d[4], d[5])),
-    )
-}
-
 /// One board pose seen by both sensors.
 #[derive(Debug, Clone)]
 pub struct BoardView {
     /// Board pose from the camera ([`board_pose`]).
     pub camera_from_board: Isometry3<f64>,
-    /// Inner corners per row and per column, and the square size (m): the board's extent is
-    /// one square beyond the outer inner corners.
+    /// Inner corners per row (the board's extent, squares plus a one-square white margin, is
+    /// two squares beyond the outer inner corners on every side).
     pub cols: usize,
     /// Inner corners per column.
     pub rows: usize,
@@ -137,12 +138,35 @@ impl BoardView {
     }
 }
 
+/// Point-to-plane normal equations `JᵀJ`, `Jᵀr`, `Σr²` and the point count at `t`, for a left
+/// perturbation (translation, rotation) of `camera_from_lidar`.
+fn normal_equations(
+    sel: &[(Vec<Vector3<f64>>, Plane)],
+    t: &Isometry3<f64>,
+) -> (Matrix6<f64>, Vector6<f64>, f64, usize) {
+    let (mut jtj, mut jtr, mut ss, mut n_obs) = (Matrix6::zeros(), Vector6::zeros(), 0.0, 0usize);
+    for (pts, (n, d)) in sel {
+        for p in pts {
+            let q = t * Point3::from(*p);
+            let r = n.dot(&q.coords) - d;
+            let qn = q.coords.cross(n);
+            let j = Vector6::new(n.x, n.y, n.z, qn.x, qn.y, qn.z);
+            jtj += j * j.transpose();
+            jtr += j * r;
+            ss += r * r;
+            n_obs += 1;
+        }
+    }
+    (jtj, jtr, ss, n_obs)
+}
+
 /// What the target-based solve found.
 #[derive(Debug, Clone, Serialize)]
 pub struct TargetResult {
     /// The extrinsic.
     pub camera_from_lidar: Isometry3<f64>,
-    /// Its covariance: (tx, ty, tz, rx, ry, rz), m² / rad², left perturbation.
+    /// Its covariance: (tx, ty, tz, rx, ry, rz), m² / rad², left perturbation — from the LiDAR
+    /// range noise, conditional on the board poses (their PnP error is not propagated).
     pub covariance: [[f64; 6]; 6],
     /// RMS point-to-plane distance, m.
     pub rms_m: f64,
@@ -164,57 +188,39 @@ pub fn calibrate_with_board(
         )));
     }
     let mut t = *guess;
-    let mut used = Vec::new();
+    let mut sel: Vec<(Vec<Vector3<f64>>, Plane)> = Vec::new();
     let mut margin = margin_m;
-    for _round in 0..4 {
+    for round in 0..5 {
         // Board points: inside the board rectangle (+ margin) and near its plane, in the board
-        // frame as the current estimate sees them.
-        let sel: Vec<(Vec<Vector3<f64>>, Plane)> =
-            views.iter().map(|v| (v.on_board(&t, margin), v.plane())).collect();
-        used = sel.iter().map(|s| s.0.len()).collect();
-        if let Some(k) = used.iter().position(|&n| n < 10) {
+        // frame as the current estimate sees them; the margin shrinks each round. The last
+        // round only re-selects (with the solution's own margin) for the covariance.
+        sel = views.iter().map(|v| (v.on_board(&t, margin), v.plane())).collect();
+        if let Some(k) = sel.iter().position(|s| s.0.len() < 10) {
             return Err(CalibError::Degenerate(format!(
                 "board view {k}: only {} LiDAR points on the board (need 10); is the guess within {margin:.2} m?",
-                used[k]
+                sel[k].0.len()
             )));
+        }
+        if round == 4 {
+            break;
         }
         // Gauss–Newton on n·(T p) − d.
         for _ in 0..15 {
-            let mut jtj = Matrix6::zeros();
-            let mut jtr = Vector6::zeros();
-            for (p, (n, d)) in sel.iter().flat_map(|(pts, plane)| pts.iter().map(move |p| (p, plane))) {
-                let q = t * Point3::from(*p);
-                let r = n.dot(&q.coords) - d;
-                let qn = q.coords.cross(n);
-                let j = Vector6::new(n.x, n.y, n.z, qn.x, qn.y, qn.z);
-                jtj += j * j.transpose();
-                jtr += j * r;
-            }
+            let (jtj, jtr, _, _) = normal_equations(&sel, &t);
             let step = jtj.lu().solve(&(-jtr)).ok_or_else(|| {
                 CalibError::Degenerate(
                     "board planes do not fix all six degrees of freedom (tilt the board more)".into(),
                 )
             })?;
-            t = left(&step) * t;
+            t = hdmap_core::pose::exp_left(&step) * t;
             if step.norm() < 1e-12 {
                 break;
             }
         }
         margin = (margin * 0.5).max(0.05);
     }
-    // Covariance from the final normal equations.
-    let (mut jtj, mut ss, mut n_obs) = (Matrix6::zeros(), 0.0, 0usize);
-    for v in views {
-        let (n, d) = v.plane();
-        for p in v.on_board(&t, 0.05) {
-            let q = t * Point3::from(p);
-            let qn = q.coords.cross(&n);
-            let j = Vector6::new(n.x, n.y, n.z, qn.x, qn.y, qn.z);
-            jtj += j * j.transpose();
-            ss += (n.dot(&q.coords) - d).powi(2);
-            n_obs += 1;
-        }
-    }
+    // Covariance from the final normal equations, on the points the solution itself selects.
+    let (jtj, _, ss, n_obs) = normal_equations(&sel, &t);
     let sigma2 = ss / (n_obs.saturating_sub(6).max(1)) as f64;
     let cov = jtj
         .try_inverse()
@@ -230,6 +236,6 @@ pub fn calibrate_with_board(
         camera_from_lidar: t,
         covariance,
         rms_m: (ss / n_obs.max(1) as f64).sqrt(),
-        points_per_view: used,
+        points_per_view: sel.iter().map(|s| s.0.len()).collect(),
     })
 }

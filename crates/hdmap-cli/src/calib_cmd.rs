@@ -1,5 +1,6 @@
-//! `hdmap calibrate camera-lidar`: targetless refinement of a camera–LiDAR extrinsic on
-//! ordinary street images and the scans taken with them, written back into a rig file.
+//! `hdmap calibrate camera-lidar`: a camera–LiDAR extrinsic from images and the scans taken
+//! with them — target-based with `--board` (chessboard in every image, covariance written), or
+//! targetless on ordinary street scenes — written back into a rig file.
 
 use std::path::{Path, PathBuf};
 
@@ -23,7 +24,7 @@ pub struct CameraLidarArgs {
     #[arg(long, default_value_t = 0)]
     pub lidar: u8,
     /// Camera intrinsics: the JSON of `hdmap calibrate intrinsics --json`
-    /// (`{"fx","fy","cx","cy","dist":[k1,k2,p1,p2,k3]}`) or an OpenCalib `*-intrinsic.json`.
+    /// (`{"model","fx","fy","cx","cy","dist":[...]}`) or an OpenCalib `*-intrinsic.json`.
     #[arg(long)]
     pub intrinsics: PathBuf,
     /// An image; give one `--scan` per `--image`, in the same order.
@@ -56,6 +57,9 @@ pub struct CameraLidarArgs {
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct OurIntrinsics {
+    /// `pinhole` (Brown–Conrady k1 k2 p1 p2 [k3]) or `fisheye` (Kannala–Brandt k1..k4).
+    #[serde(default)]
+    model: Option<String>,
     fx: f64,
     fy: f64,
     cx: f64,
@@ -77,16 +81,21 @@ fn read_intrinsics(path: &Path, size: (u32, u32)) -> anyhow::Result<CameraIntrin
         let o: OurIntrinsics =
             serde_json::from_value(v).with_context(|| format!("{}: intrinsics JSON", path.display()))?;
         let d = &o.dist;
-        let distortion = match d.len() {
-            0 => Distortion::None,
-            4 | 5 => Distortion::BrownConrady {
+        let distortion = match (o.model.as_deref(), d.len()) {
+            (_, 0) => Distortion::None,
+            (Some("fisheye"), 4) => Distortion::KannalaBrandt { k1: d[0], k2: d[1], k3: d[2], k4: d[3] },
+            (Some("pinhole"), 4 | 5) | (None, 5) => Distortion::BrownConrady {
                 k1: d[0],
                 k2: d[1],
                 p1: d[2],
                 p2: d[3],
                 k3: d.get(4).copied().unwrap_or(0.0),
             },
-            n => bail!("{}: {n} distortion coefficients, expected 0, 4 or 5", path.display()),
+            (None, 4) => bail!(
+                "{}: 4 distortion coefficients are k1 k2 p1 p2 (pinhole) or k1..k4 (fisheye): add \"model\"",
+                path.display()
+            ),
+            (m, n) => bail!("{}: {n} distortion coefficients do not fit model {m:?}", path.display()),
         };
         if ![o.fx, o.fy, o.cx, o.cy].iter().chain(d).all(|x| x.is_finite()) || o.fx <= 0.0 || o.fy <= 0.0 {
             bail!("{}: intrinsics must be finite with positive focal lengths", path.display());
@@ -136,12 +145,25 @@ pub fn camera_lidar(a: &CameraLidarArgs) -> anyhow::Result<()> {
     let (camera_from_lidar, covariance, what) = match &a.board {
         Some(pattern) => {
             let (cols, rows) = crate::parse_pattern(pattern).context("--board")?;
-            let object: Vec<[f64; 2]> = (0..rows)
-                .flat_map(|j| (0..cols).map(move |i| [i as f64 * a.square_m, j as f64 * a.square_m]))
-                .collect();
+            for (k, v) in [("--square-m", a.square_m), ("--board-margin-m", a.board_margin_m)] {
+                if !(v.is_finite() && v > 0.0) {
+                    bail!("{k} {v}: must be a positive number of metres");
+                }
+            }
+            let object = hdmap_calib::board_points(cols, rows, a.square_m);
             let mut views = Vec::new();
             for (i, s) in a.images.iter().zip(&a.scans) {
                 let gray = hdmap_io::image::read_image(i)?.to_luma8();
+                if gray.dimensions() != (camera.width, camera.height) {
+                    bail!(
+                        "{}: {}×{} px, the camera model is {}×{}",
+                        i.display(),
+                        gray.width(),
+                        gray.height(),
+                        camera.width,
+                        camera.height
+                    );
+                }
                 let Some(found) = hdmap_calib::corners::detect(&gray, cols, rows) else {
                     tracing::warn!("{}: no {cols}x{rows} board found, view skipped", i.display());
                     continue;
@@ -189,11 +211,13 @@ pub fn camera_lidar(a: &CameraLidarArgs) -> anyhow::Result<()> {
     };
     let (deg, m) = camlidar::extrinsic_difference(&guess, &camera_from_lidar);
     println!("{cam} from {lidar}: changed by {deg:.3}° / {:.1} cm ({what})", m * 100.0);
-    // Write back in the rig's own layout: through the vehicle frame when both sensors hang on it
-    // (the covariance, found for camera-side perturbations, moved with the transform's adjoint).
-    let vehicle_from_lidar = rig.extrinsic(FrameId::Vehicle, lidar).map(|e| e.target_from_source);
-    let (target, source, t, covariance) = match vehicle_from_lidar {
-        Some(v_l) if rig.extrinsic(cam, lidar).is_none() => {
+    // Write back in the rig's own layout: through the vehicle frame when the rig hangs the
+    // LiDAR on it and holds no direct camera–LiDAR entry (the covariance, found for camera-side
+    // perturbations, moved with the transform's adjoint). Entries the new one supersedes — either
+    // direction of the pair written — are removed, so the rig cannot keep answering the guess.
+    let direct = rig.extrinsic(cam, lidar).is_some() || rig.extrinsic(lidar, cam).is_some();
+    let (target, source, t, covariance) = match rig.transform(FrameId::Vehicle, lidar) {
+        Ok(v_l) if !direct => {
             let t = v_l * camera_from_lidar.inverse();
             let moved = covariance.map(|c| {
                 let ad = hdmap_core::pose::adjoint(&t);
@@ -204,11 +228,17 @@ pub fn camera_lidar(a: &CameraLidarArgs) -> anyhow::Result<()> {
         }
         _ => (cam, lidar, camera_from_lidar, covariance),
     };
+    let time_offset_ns = rig
+        .extrinsic(target, source)
+        .map(|e| e.time_offset_ns)
+        .or_else(|| rig.extrinsic(source, target).map(|e| e.time_offset_ns))
+        .unwrap_or(0);
+    rig.extrinsics
+        .retain(|e| !((e.target, e.source) == (target, source) || (e.target, e.source) == (source, target)));
     if let Some(c) = &covariance {
         let sd: Vec<String> = (0..6).map(|i| c[i][i].sqrt()).map(|s| format!("{s:.2e}")).collect();
         println!("σ of {target}_from_{source} (tx ty tz m, rx ry rz rad): {}", sd.join(" "));
     }
-    let time_offset_ns = rig.extrinsic(target, source).map(|e| e.time_offset_ns).unwrap_or(0);
     rig.set(Extrinsic { target, source, target_from_source: t, covariance, time_offset_ns });
     hdmap_io::rig::write_rig(
         &a.out,

@@ -87,12 +87,13 @@ enum CalibrateCommand {
         /// Lens model.
         #[arg(long, value_enum, default_value_t = ModelArg::Pinhole)]
         model: ModelArg,
-        /// Print `{"fx","fy","cx","cy","dist":[...],"rms_px","views_used"}` only.
+        /// Print `{"model","fx","fy","cx","cy","dist":[...],"rms_px","views_used"}` only.
         #[arg(long)]
         json: bool,
     },
-    /// Camera–LiDAR extrinsic refined without a target on street images and their scans
-    /// (LiDAR edges onto image edges); the rig's guess in, the updated rig out.
+    /// Camera–LiDAR extrinsic from images and their scans: with --board from a chessboard in
+    /// every image (writes a covariance), without on street scenes (LiDAR edges onto image
+    /// edges); the rig's guess in, the updated rig out.
     CameraLidar(calib_cmd::CameraLidarArgs),
 }
 
@@ -134,7 +135,12 @@ fn calibrate_intrinsics(
     let i = r.intrinsics;
     let used = r.per_view_rms_px.len();
     if json {
+        let lens = match i.distortion {
+            hdmap_core::camera::Distortion::KannalaBrandt { .. } => "fisheye",
+            _ => "pinhole",
+        };
         let v = serde_json::json!({
+            "model": lens,
             "fx": i.fx, "fy": i.fy, "cx": i.cx, "cy": i.cy,
             "dist": i.distortion.coefficients(),
             "rms_px": r.rms_px,

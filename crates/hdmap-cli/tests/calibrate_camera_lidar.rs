@@ -150,6 +150,29 @@ fn bad_camera_lidar_inputs_fail_cleanly() {
     let (c, _, e) = run(&[&"--config", &cfg], &scan, &rig_path);
     one_line_naming(c, &e, "bad.toml");
     assert!(e.contains("mi_wieght"), "{e}");
+    // Four distortion coefficients without a model: k1 k2 p1 p2 or a fisheye's k1..k4? Refused.
+    let ambiguous = d.join("cam4.json");
+    std::fs::write(
+        &ambiguous,
+        r#"{"fx": 2000, "fy": 2000, "cx": 960, "cy": 600, "dist": [0.1, 0.01, 0.0, 0.0]}"#,
+    )
+    .expect("write");
+    let v: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![
+        &"calibrate",
+        &"camera-lidar",
+        &"--rig",
+        &rig_path,
+        &"--intrinsics",
+        &ambiguous,
+        &"--image",
+        &img,
+        &"--scan",
+        &scan,
+        &"--out",
+        &out,
+    ];
+    let (c, _, e) = hdmap(&args(&v));
+    one_line_naming(c, &e, "cam4.json");
     // A rig without the camera.
     let empty = d.join("lidar_only.toml");
     let mut r = Rig::default();

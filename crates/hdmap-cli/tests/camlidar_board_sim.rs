@@ -22,8 +22,7 @@ fn board_captures_give_the_true_camera_lidar_extrinsic() {
     let truth = world.rig_true.transform(FrameId::Camera(0), FrameId::Lidar(0)).expect("truth");
     let nominal = world.rig_nominal.transform(FrameId::Camera(0), FrameId::Lidar(0)).expect("nominal");
     let (cols, rows, s) = (9usize, 6usize, 0.12);
-    let object: Vec<[f64; 2]> =
-        (0..rows).flat_map(|j| (0..cols).map(move |i| [i as f64 * s, j as f64 * s])).collect();
+    let object = hdmap_calib::board_points(cols, rows, s);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
     let mut views = Vec::new();
     let dir = tempfile::tempdir().expect("tmp");

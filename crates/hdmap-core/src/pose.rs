@@ -124,6 +124,15 @@ pub fn interpolate_pose(a: &Isometry3<f64>, b: &Isometry3<f64>, t: f64) -> Isome
     Isometry3::from_parts(Translation3::from(translation), rotation)
 }
 
+/// The rigid motion of a small perturbation `δ` = (translation m, rotation vector rad), the
+/// order of [`crate::Extrinsic::covariance`]: `x ↦ R(δ_r)·x + δ_t`, applied on the left.
+pub fn exp_left(d: &nalgebra::Vector6<f64>) -> Isometry3<f64> {
+    Isometry3::from_parts(
+        Translation3::new(d[0], d[1], d[2]),
+        UnitQuaternion::from_scaled_axis(nalgebra::Vector3::new(d[3], d[4], d[5])),
+    )
+}
+
 /// Adjoint of `t` for perturbations ordered (translation, rotation): a left perturbation `δ`
 /// of `t`'s target frame equals `Ad(t)⁻¹ δ` on its source side, i.e.
 /// `exp(Ad(t) δ) · t = t · exp(δ)`. Moves 6×6 covariances ([`crate::Extrinsic::covariance`])
@@ -181,12 +190,7 @@ mod tests {
             UnitQuaternion::from_euler_angles(0.3, -0.2, 1.1),
         );
         let d = nalgebra::Vector6::new(0.01, -0.02, 0.03, 0.002, 0.001, -0.003);
-        let exp = |d: &nalgebra::Vector6<f64>| {
-            Isometry3::from_parts(
-                Translation3::new(d[0], d[1], d[2]),
-                UnitQuaternion::from_scaled_axis(nalgebra::Vector3::new(d[3], d[4], d[5])),
-            )
-        };
+        let exp = exp_left;
         // First order: the mismatch shrinks with the square of the perturbation.
         let small = d * 1e-3;
         let lhs = exp(&(adjoint(&t) * small)) * t;

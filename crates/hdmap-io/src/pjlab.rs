@@ -75,6 +75,13 @@ fn rigid(path: &Path, format: &'static str, v: &[f64]) -> Result<Isometry3<f64>,
     if v.len() != 12 && v.len() != 16 {
         return Err(bad(path, format, format!("transform has {} numbers, expected 12 or 16", v.len())));
     }
+    if v.len() == 16 && (v[12].abs() + v[13].abs() + v[14].abs() > 1e-9 || (v[15] - 1.0).abs() > 1e-9) {
+        return Err(bad(
+            path,
+            format,
+            format!("last row is {:?}, not [0 0 0 1]: not a rigid transform", &v[12..]),
+        ));
+    }
     let m = Matrix4::from_fn(|r, c| {
         if r < 3 {
             v[r * 4 + c]

@@ -503,6 +503,17 @@ impl Default for RigConfig {
 impl SimConfig {
     /// Checks ranges that serde cannot (lane counts, positive lengths, ...).
     pub fn validate(&self) -> Result<(), String> {
+        let c = &self.rig.camera;
+        if c.width == 0
+            || c.height == 0
+            || !(c.fx > 0.0 && c.fy > 0.0)
+            || !(c.cx.is_finite() && c.cy.is_finite())
+        {
+            return Err(format!(
+                "rig.camera needs a positive size and focal lengths and a finite principal point (got {}×{} px, f {} {})",
+                c.width, c.height, c.fx, c.fy
+            ));
+        }
         let n = &self.network;
         if n.grid[0] == 0 || n.grid[1] == 0 {
             return Err("network.grid needs at least one junction".into());

@@ -39,7 +39,8 @@ pub enum Shape {
         /// Semi-axes.
         radii: [f64; 3],
     },
-    /// A thin flat rectangle in any pose (a calibration board): `center ± a·u ± b·v`, |a|, |b| ≤ 1.
+    /// A thin flat rectangle in any pose (a calibration board): `center ± a·u ± b·v`, |a|, |b| ≤ 1,
+    /// with `u ⊥ v` (the hit test projects onto each side separately).
     Panel {
         /// Centre.
         center: [f64; 3],
