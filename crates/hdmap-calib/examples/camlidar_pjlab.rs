@@ -75,14 +75,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             for (a, name) in axes.iter().enumerate() {
                 let mut line = format!("  {name}:");
                 for k in -4i32..=4 {
-                    let mut d = [0.0; 6];
-                    d[a] = if a < 3 { (k as f64 * 0.25).to_radians() } else { k as f64 * 0.05 };
-                    let t = hdmap_core::nalgebra::Isometry3::from_parts(
-                        hdmap_core::nalgebra::Translation3::new(d[3], d[4], d[5]),
-                        hdmap_core::nalgebra::UnitQuaternion::from_scaled_axis(
-                            hdmap_core::nalgebra::Vector3::new(d[0], d[1], d[2]),
-                        ),
-                    ) * s.camera_from_lidar;
+                    // exp_left orders (translation, rotation); the profile lists rotation first.
+                    let mut d = hdmap_core::nalgebra::Vector6::zeros();
+                    d[(a + 3) % 6] = if a < 3 { (k as f64 * 0.25).to_radians() } else { k as f64 * 0.05 };
+                    let t = hdmap_core::pose::exp_left(&d) * s.camera_from_lidar;
                     line += &format!(
                         " {:.4}/{:.3}/{:.3}",
                         camlidar::mean_score(&pairs, &t, finest, cfg.alpha),

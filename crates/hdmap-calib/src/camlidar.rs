@@ -207,39 +207,25 @@ impl EdgeMap {
     pub fn spread(&self, gamma: f32, alpha: f32) -> EdgeMap {
         let (w, h) = (self.width, self.height);
         let mut d = self.data.clone();
-        for y in 0..h {
-            for x in 0..w {
+        // Forward raster pass (left, upper row) then the mirrored backward pass.
+        for forward in [true, false] {
+            for k in 0..w * h {
+                let (x, y) = if forward { (k % w, k / w) } else { (w - 1 - k % w, h - 1 - k / w) };
+                let (back_x, back_y) = if forward {
+                    (x.checked_sub(1), y.checked_sub(1))
+                } else {
+                    (Some(x + 1).filter(|v| *v < w), Some(y + 1).filter(|v| *v < h))
+                };
                 let mut m = d[y * w + x];
-                if x > 0 {
-                    m = m.max(gamma * d[y * w + x - 1]);
+                if let Some(bx) = back_x {
+                    m = m.max(gamma * d[y * w + bx]);
                 }
-                if y > 0 {
-                    let r = (y - 1) * w;
-                    m = m.max(gamma * d[r + x]);
-                    if x > 0 {
-                        m = m.max(gamma * d[r + x - 1]);
-                    }
-                    if x + 1 < w {
-                        m = m.max(gamma * d[r + x + 1]);
-                    }
-                }
-                d[y * w + x] = m;
-            }
-        }
-        for y in (0..h).rev() {
-            for x in (0..w).rev() {
-                let mut m = d[y * w + x];
-                if x + 1 < w {
-                    m = m.max(gamma * d[y * w + x + 1]);
-                }
-                if y + 1 < h {
-                    let r = (y + 1) * w;
-                    m = m.max(gamma * d[r + x]);
-                    if x > 0 {
-                        m = m.max(gamma * d[r + x - 1]);
-                    }
-                    if x + 1 < w {
-                        m = m.max(gamma * d[r + x + 1]);
+                if let Some(by) = back_y {
+                    let r = by * w;
+                    for nx in
+                        [x.checked_sub(1), Some(x), Some(x + 1).filter(|v| *v < w)].into_iter().flatten()
+                    {
+                        m = m.max(gamma * d[r + nx]);
                     }
                 }
                 d[y * w + x] = m;
