@@ -8,6 +8,11 @@ use std::process::Command;
 
 use hdmap_core::{Extrinsic, FrameId, Rig};
 
+/// An extrinsic without covariance or clock offset.
+fn plain_extrinsic(target: FrameId, source: FrameId, t: hdmap_core::nalgebra::Isometry3<f64>) -> Extrinsic {
+    Extrinsic { target, source, target_from_source: t, covariance: None, time_offset_ns: 0 }
+}
+
 fn hdmap(args: &[&std::ffi::OsStr]) -> (Option<i32>, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_hdmap")).args(args).output().expect("run hdmap");
     (
@@ -38,13 +43,7 @@ fn refines_the_rig_on_the_manual_pair() {
     for (source, t) in
         [(FrameId::Lidar(0), vehicle_from_lidar), (FrameId::Camera(0), vehicle_from_lidar * guess.inverse())]
     {
-        rig.set(Extrinsic {
-            target: FrameId::Vehicle,
-            source,
-            target_from_source: t,
-            covariance: None,
-            time_offset_ns: 0,
-        });
+        rig.set(plain_extrinsic(FrameId::Vehicle, source, t));
     }
     let rig_path = d.join("guess.toml");
     hdmap_io::rig::write_rig(&rig_path, &rig, "test guess").expect("rig");
@@ -105,13 +104,7 @@ fn bad_camera_lidar_inputs_fail_cleanly() {
         hdmap_io::pjlab::read_extrinsic_json(&root.join("top_center_lidar-to-center_camera-extrinsic.json"))
             .expect("ref");
     let mut rig = Rig::default();
-    rig.set(Extrinsic {
-        target: FrameId::Camera(0),
-        source: FrameId::Lidar(0),
-        target_from_source: reference,
-        covariance: None,
-        time_offset_ns: 0,
-    });
+    rig.set(plain_extrinsic(FrameId::Camera(0), FrameId::Lidar(0), reference));
     let rig_path = d.join("rig.toml");
     hdmap_io::rig::write_rig(&rig_path, &rig, "test").expect("rig");
     let intr = root.join("center_camera-intrinsic.json");
@@ -176,13 +169,7 @@ fn bad_camera_lidar_inputs_fail_cleanly() {
     // A rig without the camera.
     let empty = d.join("lidar_only.toml");
     let mut r = Rig::default();
-    r.set(Extrinsic {
-        target: FrameId::Vehicle,
-        source: FrameId::Lidar(0),
-        target_from_source: reference,
-        covariance: None,
-        time_offset_ns: 0,
-    });
+    r.set(plain_extrinsic(FrameId::Vehicle, FrameId::Lidar(0), reference));
     hdmap_io::rig::write_rig(&empty, &r, "test").expect("rig");
     let (c, _, e) = run(&[], &scan, &empty);
     one_line_naming(c, &e, "lidar_only.toml");

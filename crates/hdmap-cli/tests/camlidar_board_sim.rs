@@ -7,7 +7,7 @@
 use hdmap_calib::target::{self, BoardView};
 use hdmap_core::FrameId;
 use hdmap_core::camera::Distortion;
-use hdmap_core::nalgebra::{Isometry3, Translation3, UnitQuaternion, Vector3};
+use hdmap_core::nalgebra::UnitQuaternion;
 use rand::{Rng, SeedableRng};
 
 #[test]
@@ -31,20 +31,14 @@ fn board_captures_give_the_true_camera_lidar_extrinsic() {
         let z = rng.random_range(3.0..6.0);
         let (u, w) =
             (rng.random_range(0.3..0.7) * cam.width as f64, rng.random_range(0.35..0.6) * cam.height as f64);
-        let centre = cam.unproject(u, w) * (z / cam.unproject(u, w).z);
         let tilt = UnitQuaternion::from_euler_angles(
             rng.random_range(-0.5..0.5f64),
             rng.random_range(-0.6..0.6f64),
             rng.random_range(-0.15..0.15f64),
         );
-        let half = Vector3::new(cols as f64 - 1.0, rows as f64 - 1.0, 0.0) * (s / 2.0);
-        let camera_from_board = Isometry3::from_parts(Translation3::from(centre - tilt * half), tilt);
-        let board = hdmap_sim::camera::Board {
-            cols,
-            rows,
-            square_m: s,
-            world_from_board: world_from_camera * camera_from_board,
-        };
+        let board =
+            hdmap_sim::camera::Board::in_view(cols, rows, s, &cam, &world_from_camera, [u, w], z, tilt);
+        let camera_from_board = world_from_camera.inverse() * board.world_from_board;
         let cap = hdmap_sim::camera::capture_with_board(&world, t_s, k, Some(&board)).expect("capture");
         if let Some(dir) = std::env::var_os("HDMAP_BOARD_PNG") {
             cap.image.save(std::path::Path::new(&dir).join(format!("board_{k}.png"))).expect("png");

@@ -5,7 +5,7 @@
 
 use hdmap_core::FrameId;
 use hdmap_core::camera::Distortion;
-use hdmap_core::nalgebra::{Isometry3, Translation3, UnitQuaternion, Vector3};
+use hdmap_core::nalgebra::UnitQuaternion;
 use rand::{Rng, SeedableRng};
 
 #[test]
@@ -31,20 +31,13 @@ fn calibrate_seeded_captures(seed: u64) {
         let z = [1.8, 2.8][k / 9] + rng.random_range(-0.2..0.2);
         let mut cell = |i: usize| [0.22, 0.5, 0.78][i] + rng.random_range(-0.05..0.05);
         let (u, w) = (cell(k % 3) * cam.width as f64, cell((k / 3) % 3) * cam.height as f64);
-        let centre = cam.unproject(u, w) * (z / cam.unproject(u, w).z);
         let tilt = UnitQuaternion::from_euler_angles(
             rng.random_range(-0.6..0.6f64),
             rng.random_range(-0.6..0.6f64),
             rng.random_range(-0.2..0.2f64),
         );
-        let half = Vector3::new(cols as f64 - 1.0, rows as f64 - 1.0, 0.0) * (s / 2.0);
-        let camera_from_board = Isometry3::from_parts(Translation3::from(centre - tilt * half), tilt);
-        let board = hdmap_sim::camera::Board {
-            cols,
-            rows,
-            square_m: s,
-            world_from_board: world_from_camera * camera_from_board,
-        };
+        let board =
+            hdmap_sim::camera::Board::in_view(cols, rows, s, &cam, &world_from_camera, [u, w], z, tilt);
         let img = hdmap_sim::camera::render_with_board(
             &world.scene,
             &[],

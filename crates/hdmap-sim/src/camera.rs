@@ -6,7 +6,7 @@
 //! sensor noise.
 
 use hdmap_core::camera::CameraIntrinsics;
-use hdmap_core::nalgebra::{Isometry3, Point3, Vector3};
+use hdmap_core::nalgebra::{Isometry3, Point3, Translation3, UnitQuaternion, Vector3};
 use hdmap_core::{FrameId, StampedPose, Trajectory};
 use image::GrayImage;
 use rayon::prelude::*;
@@ -58,6 +58,26 @@ impl Board {
 }
 
 impl Board {
+    /// A board held in front of a camera at `world_from_camera`: its centre on the viewing ray of
+    /// `pixel` at depth `depth_m` (camera z), turned by `tilt` (camera axes) from facing it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn in_view(
+        cols: usize,
+        rows: usize,
+        square_m: f64,
+        cam: &CameraIntrinsics,
+        world_from_camera: &Isometry3<f64>,
+        pixel: [f64; 2],
+        depth_m: f64,
+        tilt: UnitQuaternion<f64>,
+    ) -> Board {
+        let ray = cam.unproject(pixel[0], pixel[1]);
+        let centre = ray * (depth_m / ray.z);
+        let half = Vector3::new(cols as f64 - 1.0, rows as f64 - 1.0, 0.0) * (square_m / 2.0);
+        let camera_from_board = Isometry3::from_parts(Translation3::from(centre - tilt * half), tilt);
+        Board { cols, rows, square_m, world_from_board: world_from_camera * camera_from_board }
+    }
+
     /// The board as a scene object (for the LiDAR): a panel covering the squares and margin.
     pub fn object(&self) -> Object {
         let s = self.square_m;
