@@ -109,6 +109,12 @@ pub enum EdgeKind {
     },
     /// The edge of the paved surface without a kerb.
     RoadBorder,
+    /// A fence.
+    Fence,
+    /// A wall (building or retaining wall) at the road's side.
+    Wall,
+    /// A guard rail.
+    GuardRail,
 }
 
 /// The physical edge of the road.
@@ -203,6 +209,47 @@ pub struct SurfaceMark {
     pub polygon: Vec<Point3<f64>>,
 }
 
+/// What a lane is for (Lanelet2's lanelet subtypes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LaneKind {
+    /// A lane of an ordinary road.
+    #[default]
+    Road,
+    /// A lane of a motorway.
+    Highway,
+    /// A bus lane.
+    BusLane,
+    /// A bicycle lane.
+    BicycleLane,
+    /// An emergency lane.
+    EmergencyLane,
+    /// A play street (pedestrians and vehicles share it).
+    PlayStreet,
+    /// A motorway exit.
+    Exit,
+    /// A pedestrian walkway.
+    Walkway,
+    /// A walkway shared with cyclists.
+    SharedWalkway,
+    /// A pedestrian crossing the road (its boundaries are the crosswalk's sides).
+    Crosswalk,
+    /// Stairs.
+    Stairs,
+    /// A rail track (trams).
+    Rail,
+}
+
+impl LaneKind {
+    /// Whether vehicles drive in it (roads, motorways, bus and emergency lanes, exits).
+    pub fn is_vehicle_lane(self) -> bool {
+        matches!(
+            self,
+            LaneKind::Road | LaneKind::Highway | LaneKind::BusLane | LaneKind::EmergencyLane | LaneKind::Exit
+        )
+    }
+}
+
 /// A reference to a boundary, with whether its points run against the lane's direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BoundaryRef {
@@ -233,6 +280,12 @@ pub struct Lane {
     pub stop_line: Option<ElementId>,
     /// True for lanes inside an intersection (virtual boundaries, no paint).
     pub in_intersection: bool,
+    /// What the lane is for.
+    #[serde(default)]
+    pub kind: LaneKind,
+    /// True when the lane may be used in both directions (walkways, crosswalks).
+    #[serde(default)]
+    pub bidirectional: bool,
 }
 
 /// The road layout of an area: every element kind in one declared CRS.
@@ -255,6 +308,11 @@ pub struct RoadLayout {
     pub surface_marks: Vec<SurfaceMark>,
     /// Lanes with topology.
     pub lanes: Vec<Lane>,
+    /// Attributes an imported element carried that the model does not type (e.g. a Lanelet2
+    /// way's `type`/`subtype` tags or a lanelet's `participant:*` tags), by element id. Writers
+    /// of the same format write them back where the typed fields still mean the same.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub source_tags: BTreeMap<ElementId, BTreeMap<String, String>>,
 }
 
 impl RoadLayout {
@@ -269,6 +327,7 @@ impl RoadLayout {
             crosswalks: Vec::new(),
             surface_marks: Vec::new(),
             lanes: Vec::new(),
+            source_tags: BTreeMap::new(),
         }
     }
 
@@ -281,6 +340,16 @@ impl RoadLayout {
             + self.crosswalks.len()
             + self.surface_marks.len()
             + self.lanes.len()
+    }
+
+    /// The polyline of a lane's boundary: a lane boundary's or a road edge's points (as stored,
+    /// not turned to the lane's direction), or `None` when the id is neither.
+    pub fn boundary_points(&self, id: ElementId) -> Option<&[Point3<f64>]> {
+        self.lane_boundaries
+            .iter()
+            .find(|b| b.id == id)
+            .map(|b| b.points.as_slice())
+            .or_else(|| self.road_edges.iter().find(|e| e.id == id).map(|e| e.points.as_slice()))
     }
 
     /// Every (kind, id, geometry) in a stable order.
@@ -337,8 +406,11 @@ impl RoadLayout {
         for l in &self.lanes {
             let element = format!("lane {}", l.id);
             for (side, r) in [("left", l.left), ("right", l.right)] {
-                if kinds.get(&r.id) != Some(&"lane_boundary") {
-                    issues.error(&element, format!("{side} boundary {} is not a lane boundary", r.id));
+                if !matches!(kinds.get(&r.id), Some(&"lane_boundary" | &"road_edge")) {
+                    issues.error(
+                        &element,
+                        format!("{side} boundary {} is not a lane boundary or road edge", r.id),
+                    );
                 }
             }
             for s in &l.successors {
@@ -568,6 +640,8 @@ mod tests {
             right_neighbour: None,
             stop_line: None,
             in_intersection: false,
+            kind: LaneKind::Road,
+            bidirectional: false,
         });
         l
     }

@@ -36,9 +36,9 @@ pub use frame::FrameId;
 pub use geo::{Crs, GeoOrigin, VerticalDatum};
 pub use issues::{Issue, Issues, Severity};
 pub use layout::{
-    ArrowKind, BoundaryRef, Crosswalk, DashPattern, EdgeKind, ElementId, Lane, LaneBoundary, LineType,
-    MarkKind, MarkingColor, RoadCenterline, RoadEdge, RoadLayout, StopLine, SurfaceMark, boundary_paint,
-    paint_polygons,
+    ArrowKind, BoundaryRef, Crosswalk, DashPattern, EdgeKind, ElementId, Lane, LaneBoundary, LaneKind,
+    LineType, MarkKind, MarkingColor, RoadCenterline, RoadEdge, RoadLayout, StopLine, SurfaceMark,
+    boundary_paint, paint_polygons,
 };
 pub use nalgebra;
 pub use pose::{StampedPose, Trajectory};

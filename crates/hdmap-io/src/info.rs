@@ -128,6 +128,8 @@ pub enum FileReport {
     Labels(LabelReport),
     /// A TOML rig or config.
     Toml(TomlReport),
+    /// An OSM XML map (Lanelet2).
+    Osm(crate::osm::OsmSummary),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,6 +143,7 @@ enum Kind {
     Trajectory,
     Labels,
     Toml,
+    Osm,
 }
 
 fn sniff(path: &Path) -> Result<Kind, IoError> {
@@ -157,6 +160,7 @@ fn sniff(path: &Path) -> Result<Kind, IoError> {
         "csv" | "txt" => Kind::Trajectory,
         "label" => Kind::Labels,
         "toml" => Kind::Toml,
+        "osm" => Kind::Osm,
         _ => {
             let mut head = [0u8; 16];
             let n = std::fs::File::open(path)
@@ -172,7 +176,7 @@ fn sniff(path: &Path) -> Result<Kind, IoError> {
             } else {
                 return Err(IoError::Unsupported {
                     path: path.to_path_buf(),
-                    detail: "unknown file kind (supported: LAS/LAZ, PCD, KITTI .bin, GeoTIFF, GPKG/GeoJSON/SHP, trajectory CSV/TXT, PNG/JPEG)".into(),
+                    detail: "unknown file kind (supported: LAS/LAZ, PCD, KITTI .bin, GeoTIFF, GPKG/GeoJSON/SHP, Lanelet2 OSM, trajectory CSV/TXT, PNG/JPEG)".into(),
                 });
             }
         }
@@ -308,6 +312,7 @@ pub fn describe(path: &Path, mut progress: impl FnMut(u64, u64)) -> Result<FileR
             })
         }
         Kind::Vector => FileReport::Vector(vector_info(path)?),
+        Kind::Osm => FileReport::Osm(crate::osm::summarize(&crate::osm::read_osm(path)?)),
         Kind::Labels => {
             let labels = crate::labels::read_labels(path, None)?;
             let mut classes = std::collections::BTreeMap::new();
@@ -508,6 +513,32 @@ impl fmt::Display for FileReport {
                     writeln!(f, "  transform {tr}")?;
                 }
                 Ok(())
+            }
+            FileReport::Osm(o) => {
+                let list = |m: &std::collections::BTreeMap<String, usize>| {
+                    m.iter().map(|(k, v)| format!("{k}:{v}")).collect::<Vec<_>>().join(" ")
+                };
+                writeln!(
+                    f,
+                    "  kind      OSM map, {} nodes, {} ways, {} relations",
+                    o.nodes, o.ways, o.relations
+                )?;
+                writeln!(f, "  lanelets  {} ({})", o.lanelets.values().sum::<usize>(), list(&o.lanelets))?;
+                writeln!(
+                    f,
+                    "  reg.elems {} ({})",
+                    o.regulatory_elements.values().sum::<usize>(),
+                    list(&o.regulatory_elements)
+                )?;
+                writeln!(f, "  areas     {}", o.areas)?;
+                writeln!(f, "  ways      {}", list(&o.way_types))?;
+                writeln!(f, "  heights   {} of {} nodes carry ele", o.nodes_with_ele, o.nodes)?;
+                let b = o.bounds_deg;
+                writeln!(
+                    f,
+                    "  bounds    lat {:.7} .. {:.7}, lon {:.7} .. {:.7} (WGS84)",
+                    b[0], b[2], b[1], b[3]
+                )
             }
         }
     }

@@ -14,7 +14,7 @@ use std::path::Path;
 use hdmap_core::nalgebra::Point3;
 use hdmap_core::{
     ArrowKind, BoundaryRef, Crosswalk, Crs, DashPattern, EdgeKind, ElementId, GeoOrigin, Lane, LaneBoundary,
-    LineType, MarkKind, MarkingColor, RoadCenterline, RoadEdge, RoadLayout, StopLine, SurfaceMark,
+    LaneKind, LineType, MarkKind, MarkingColor, RoadCenterline, RoadEdge, RoadLayout, StopLine, SurfaceMark,
 };
 use serde_json::{Map, Value as Json, json};
 
@@ -68,8 +68,8 @@ fn features(layout: &RoadLayout) -> Vec<(&'static str, Geom, BTreeMap<String, Va
                 p.insert("edge_kind".into(), text("curb".into()));
                 p.insert("curb_height_m".into(), Value::Real(height_m));
             }
-            EdgeKind::RoadBorder => {
-                p.insert("edge_kind".into(), text("road_border".into()));
+            EdgeKind::RoadBorder | EdgeKind::Fence | EdgeKind::Wall | EdgeKind::GuardRail => {
+                p.insert("edge_kind".into(), text(enum_str(&e.kind)));
             }
         }
         out.push(("road_edge", Geom::LineString(pts(&e.points)), p));
@@ -126,6 +126,8 @@ fn features(layout: &RoadLayout) -> Vec<(&'static str, Geom, BTreeMap<String, Va
             ("right_reversed".to_string(), int(l.right.reversed as u64)),
             ("successors".to_string(), text(ids(&l.successors))),
             ("in_intersection".to_string(), int(l.in_intersection as u64)),
+            ("lane_kind".to_string(), text(enum_str(&l.kind))),
+            ("bidirectional".to_string(), int(l.bidirectional as u64)),
         ]);
         if let Some(n) = l.left_neighbour {
             p.insert("left_neighbour".into(), int(n.0));
@@ -137,6 +139,16 @@ fn features(layout: &RoadLayout) -> Vec<(&'static str, Geom, BTreeMap<String, Va
             p.insert("stop_line".into(), int(s.0));
         }
         out.push(("lane", Geom::LineString(pts(&l.center_line)), p));
+    }
+    // Imported attributes the model does not type travel as one JSON object per feature.
+    for (_, _, p) in out.iter_mut() {
+        let id = match p.get("id") {
+            Some(Value::Int(v)) => ElementId(*v as u64),
+            _ => continue,
+        };
+        if let Some(tags) = layout.source_tags.get(&id) {
+            p.insert("source_tags".into(), Value::Text(serde_json::to_string(tags).unwrap_or_default()));
+        }
     }
     out
 }
@@ -244,6 +256,11 @@ fn from_features(
         };
         let opt_id = |k: &str| get_i(k).ok().map(|v| ElementId(v as u64));
         let id = ElementId(get_i("id")? as u64);
+        if let Some(Value::Text(t)) = p.get("source_tags") {
+            let tags: BTreeMap<String, String> =
+                serde_json::from_str(t).map_err(|e| bad(path, format!("{at}: source_tags: {e}")))?;
+            layout.source_tags.insert(id, tags);
+        }
         let line = |g: &Geom| match g {
             Geom::LineString(c) => Ok(c.iter().map(|p| Point3::new(p[0], p[1], p[2])).collect::<Vec<_>>()),
             _ => Err(bad(path, format!("{at}: expected a LineString"))),
@@ -282,8 +299,8 @@ fn from_features(
             "road_edge" => {
                 let kind = match get_s("edge_kind")?.as_str() {
                     "curb" => EdgeKind::Curb { height_m: get_f("curb_height_m")? },
-                    "road_border" => EdgeKind::RoadBorder,
-                    other => return Err(bad(path, format!("{at}: edge_kind `{other}`"))),
+                    other => enum_from::<EdgeKind>(other)
+                        .ok_or_else(|| bad(path, format!("{at}: edge_kind `{other}`")))?,
                 };
                 layout.road_edges.push(RoadEdge { id, kind, points: line(&geom)? });
             }
@@ -338,6 +355,13 @@ fn from_features(
                     right_neighbour: opt_id("right_neighbour"),
                     stop_line: opt_id("stop_line"),
                     in_intersection: get_i("in_intersection")? != 0,
+                    // Files written before lane kinds existed hold road lanes, one way.
+                    kind: match get_s("lane_kind") {
+                        Ok(k) => enum_from::<LaneKind>(&k)
+                            .ok_or_else(|| bad(path, format!("{at}: lane_kind `{k}`")))?,
+                        Err(_) => LaneKind::Road,
+                    },
+                    bidirectional: get_i("bidirectional").unwrap_or(0) != 0,
                 });
             }
             other => return Err(bad(path, format!("{at}: unknown kind `{other}`"))),

@@ -22,6 +22,7 @@ pub mod kitti;
 pub mod labels;
 pub mod las;
 pub mod layout;
+pub mod osm;
 pub mod pcd;
 pub mod pjlab;
 pub mod raster;

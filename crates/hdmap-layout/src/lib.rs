@@ -587,6 +587,8 @@ pub fn extract_layout(
             right_neighbour: l.right_neighbour.map(|j| lids[j]),
             stop_line: l.stop_line.map(|s| sids[s]),
             in_intersection: l.in_intersection,
+            kind: hdmap_core::LaneKind::Road,
+            bidirectional: false,
         });
     }
     if missing_z > 0 {

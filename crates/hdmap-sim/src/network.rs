@@ -753,6 +753,8 @@ impl RoadMap {
                             right_neighbour: None,
                             stop_line,
                             in_intersection: false,
+                            kind: hdmap_core::LaneKind::Road,
+                            bidirectional: false,
                         });
                     }
                     self.lane_pieces.insert(LaneKey { road: ri, forward, k }, lane_ids);
@@ -841,6 +843,8 @@ impl RoadMap {
                             right_neighbour: None,
                             stop_line: None,
                             in_intersection: true,
+                            kind: hdmap_core::LaneKind::Road,
+                            bidirectional: false,
                         });
                         let last = *self.lane_pieces[&from].last().unwrap_or(&id);
                         if let Some(l) = self.layout.lanes.iter_mut().find(|x| x.id == last) {
