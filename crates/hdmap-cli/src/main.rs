@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 mod calib_cmd;
+mod export_cmd;
 mod layout_cmd;
 mod register_cmd;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -57,6 +58,9 @@ enum Command {
     /// Georeference a drive's scans and register them onto a road layout: corrected
     /// trajectory, covariances, aligned cloud, residual report.
     Register(register_cmd::RegisterArgs),
+    /// Export the road layout (Lanelet2 OSM, GeoPackage, GeoJSON) and the point cloud (LAZ
+    /// tiles) and write the Autoware map directory.
+    Export(export_cmd::ExportArgs),
     /// Train a model.
     #[command(subcommand)]
     Train(TrainCommand),
@@ -319,6 +323,7 @@ fn main() -> ExitCode {
         Command::Calibrate(CalibrateCommand::CameraLidar(a)) => report(calib_cmd::camera_lidar(&a)),
         Command::Layout(a) => report(layout_cmd::layout(&a)),
         Command::Register(a) => report(register_cmd::register_drive(&a)),
+        Command::Export(a) => report(export_cmd::export(&a)),
         Command::Train(TrainCommand::Layout(a)) => report(layout_cmd::train_layout(&a)),
         Command::Sim { config, out, seed, aerial_only } => report(sim(&config, &out, seed, aerial_only)),
     }

@@ -39,6 +39,9 @@ const CASES: &[(&str, &str)] = &[
     ("truncated_kitti.bin", "truncated"),
     ("unknown.xyz", "unsupported"),
     ("bad_quaternion.tum.txt", "quaternion"),
+    ("truncated.osm", "truncated"),
+    ("missing_node.osm", "node 2"),
+    ("bad_latlon.osm", "lat/lon"),
 ];
 
 #[test]

@@ -159,6 +159,30 @@ impl ColumnValues {
                 .collect();
         })
     }
+
+    fn gather_points(&self, components: usize, idx: &[usize]) -> Self {
+        macro_rules! g {
+            ($variant:ident, $v:expr) => {
+                ColumnValues::$variant(
+                    idx.iter()
+                        .flat_map(|&i| $v[i * components..(i + 1) * components].iter().copied())
+                        .collect(),
+                )
+            };
+        }
+        match self {
+            ColumnValues::U8(v) => g!(U8, v),
+            ColumnValues::I8(v) => g!(I8, v),
+            ColumnValues::U16(v) => g!(U16, v),
+            ColumnValues::I16(v) => g!(I16, v),
+            ColumnValues::U32(v) => g!(U32, v),
+            ColumnValues::I32(v) => g!(I32, v),
+            ColumnValues::U64(v) => g!(U64, v),
+            ColumnValues::I64(v) => g!(I64, v),
+            ColumnValues::F32(v) => g!(F32, v),
+            ColumnValues::F64(v) => g!(F64, v),
+        }
+    }
 }
 
 /// A generic per-point column: `components` values per point (PCD `COUNT`, RGB = 3, ...).
@@ -384,6 +408,48 @@ impl PointCloud {
             c.values.retain_points(c.components, keep);
         }
         Ok(())
+    }
+
+    /// A new cloud of the points at `idx` (in that order), every channel carried along.
+    ///
+    /// # Panics
+    /// When an index is out of range (a bug in the caller).
+    pub fn select(&self, idx: &[usize]) -> PointCloud {
+        fn pick<T: Copy>(v: &[T], idx: &[usize]) -> Vec<T> {
+            idx.iter().map(|&i| v[i]).collect()
+        }
+        let positions = match &self.positions {
+            Positions::Absolute(v) => Positions::Absolute(pick(v, idx)),
+            Positions::TileLocal { tile_origin, offsets } => {
+                Positions::TileLocal { tile_origin: *tile_origin, offsets: pick(offsets, idx) }
+            }
+        };
+        PointCloud {
+            frame: self.frame.clone(),
+            positions,
+            intensity: self.intensity.as_deref().map(|v| pick(v, idx)),
+            time_s: self.time_s.as_deref().map(|v| pick(v, idx)),
+            time_base: self.time_base,
+            ring: self.ring.as_deref().map(|v| pick(v, idx)),
+            return_number: self.return_number.as_deref().map(|v| pick(v, idx)),
+            number_of_returns: self.number_of_returns.as_deref().map(|v| pick(v, idx)),
+            classification: self.classification.as_deref().map(|v| pick(v, idx)),
+            scan_id: self.scan_id.as_deref().map(|v| pick(v, idx)),
+            labels: self.labels.iter().map(|(k, v)| (k.clone(), pick(v, idx))).collect(),
+            extra: self
+                .extra
+                .iter()
+                .map(|(k, c)| {
+                    (
+                        k.clone(),
+                        Column {
+                            components: c.components,
+                            values: c.values.gather_points(c.components, idx),
+                        },
+                    )
+                })
+                .collect(),
+        }
     }
 
     /// Names of the channels present, positions first, in a stable order (for reports).

@@ -3,15 +3,57 @@
 //! * [`lanelet2`]: the road layout as a Lanelet2 OSM map in the Autoware flavour (WGS84 nodes
 //!   with `ele`, `local_x`, `local_y`; lanelets with boundary subtypes, stop lines and road
 //!   markings as regulatory elements).
+//! * [`pointcloud`]: the point-cloud layer as LAZ tiles, and the Autoware map directory
+//!   (`lanelet2_map.osm`, `pointcloud_map/` PCD tiles with their metadata,
+//!   `map_projector_info.yaml`).
 //! * [`projection`]: the map frame consumers project into (UTM around the map origin).
 //!
 //! Every writer is atomic (temporary file + rename) and takes the map origin explicitly.
 
 pub mod lanelet2;
+pub mod pointcloud;
 pub mod projection;
 
 pub use lanelet2::{Flavour, Lanelet2Config, Lanelet2Summary, write_lanelet2};
+pub use pointcloud::{AutowareSummary, Tile, write_autoware_map, write_laz_tiles};
 pub use projection::MapProjection;
+
+/// Settings of `hdmap export` (the `[export]` section of a pipeline config).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExportConfig {
+    /// Lanelet2 writing.
+    pub lanelet2: Lanelet2Config,
+    /// Side of the Autoware PCD tiles, metres (Autoware recommends about 20 m; above 100 m
+    /// dynamic map loading suffers).
+    pub pcd_tile_m: f64,
+    /// Side of the LAZ tiles, metres.
+    pub laz_tile_m: f64,
+}
+
+impl Default for ExportConfig {
+    fn default() -> Self {
+        Self { lanelet2: Lanelet2Config::default(), pcd_tile_m: 20.0, laz_tile_m: 100.0 }
+    }
+}
+
+impl ExportConfig {
+    /// Checks every value; the message names the key.
+    pub fn validate(&self) -> Result<(), ExportError> {
+        for (key, v) in [
+            ("pcd_tile_m", self.pcd_tile_m),
+            ("laz_tile_m", self.laz_tile_m),
+            ("lanelet2.join_m", self.lanelet2.join_m),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(ExportError::Layout(format!(
+                    "export.{key} = {v}: must be a positive number of metres"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
 
 /// Errors of the exporters; each names the file or element concerned.
 #[derive(Debug, thiserror::Error)]

@@ -99,6 +99,7 @@ pub fn read_osm(path: &Path) -> Result<OsmFile, IoError> {
     // The primitive being read: 'n', 'w' or 'r' with its id.
     let mut current: Option<(char, i64)> = None;
     let mut seen_osm = false;
+    let mut closed_osm = false;
     loop {
         let pos = reader.buffer_position();
         let event = reader.read_event().map_err(|e| bad(path, format!("XML error at byte {pos}: {e}")))?;
@@ -106,8 +107,10 @@ pub fn read_osm(path: &Path) -> Result<OsmFile, IoError> {
             Event::Start(e) => (e, false),
             Event::Empty(e) => (e, true),
             Event::End(e) => {
-                if matches!(e.name().as_ref(), b"node" | b"way" | b"relation") {
-                    current = None;
+                match e.name().as_ref() {
+                    b"node" | b"way" | b"relation" => current = None,
+                    b"osm" => closed_osm = true,
+                    _ => {}
                 }
                 continue;
             }
@@ -195,6 +198,12 @@ pub fn read_osm(path: &Path) -> Result<OsmFile, IoError> {
     }
     if !seen_osm {
         return Err(bad(path, "no <osm> element: not an OSM XML file"));
+    }
+    if !closed_osm {
+        return Err(IoError::Truncated {
+            path: path.to_path_buf(),
+            detail: "the file ends before </osm>".into(),
+        });
     }
     for (id, w) in &out.ways {
         if let Some(n) = w.nodes.iter().find(|n| !out.nodes.contains_key(n)) {

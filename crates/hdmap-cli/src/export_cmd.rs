@@ -1,0 +1,127 @@
+//! `hdmap export`: the road layout and the point cloud in the formats consumers load.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use hdmap_core::{Issues, RoadLayout, VerticalDatum};
+use hdmap_export::ExportConfig;
+
+/// Arguments of `hdmap export`.
+#[derive(clap::Args)]
+pub struct ExportArgs {
+    /// Road layout: GeoPackage or GeoJSON written by hdmap, or a Lanelet2 OSM map.
+    #[arg(long)]
+    pub layout: PathBuf,
+    /// Point cloud in the layout's CRS (LAS/LAZ), e.g. `hdmap register`'s cloud.laz.
+    #[arg(long)]
+    pub cloud: Option<PathBuf>,
+    /// Output directory: road_layout/, pointcloud/ (LAZ tiles), autoware_map/.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// For a Lanelet2 OSM input: the datum of its `ele` heights (the file does not say).
+    #[arg(long)]
+    pub vertical_datum: Option<VerticalDatum>,
+    /// For a Lanelet2 OSM input: the projected CRS to read it into (default: its UTM zone).
+    #[arg(long)]
+    pub epsg: Option<u32>,
+    /// Export settings (TOML, the keys of `[export]`; unknown keys are errors).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+fn read_layout(a: &ExportArgs, issues: &mut Issues) -> anyhow::Result<RoadLayout> {
+    let ext = a.layout.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+    Ok(match ext.as_str() {
+        "gpkg" => hdmap_io::layout::read_layout_gpkg(&a.layout)?,
+        "geojson" | "json" => hdmap_io::layout::read_layout_geojson(&a.layout)?,
+        "osm" => {
+            let vertical_datum = a.vertical_datum.with_context(|| {
+                format!(
+                    "{}: a Lanelet2 map does not say its height datum: pass --vertical-datum",
+                    a.layout.display()
+                )
+            })?;
+            let import = hdmap_io::osm::Lanelet2Import { epsg: a.epsg, vertical_datum };
+            hdmap_io::osm::read_lanelet2(&a.layout, &import, issues)?.layout
+        }
+        _ => anyhow::bail!("{}: not a road layout (expected .gpkg, .geojson or .osm)", a.layout.display()),
+    })
+}
+
+/// Runs `hdmap export`.
+pub fn export(a: &ExportArgs) -> anyhow::Result<()> {
+    let cfg = match &a.config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("{}", p.display()))?;
+            toml::from_str::<ExportConfig>(&text).with_context(|| format!("{}", p.display()))?
+        }
+        None => ExportConfig::default(),
+    };
+    cfg.validate().with_context(|| a.config.as_ref().map(|p| p.display().to_string()).unwrap_or_default())?;
+    let mut issues = Issues::new();
+    let layout = read_layout(a, &mut issues)?;
+    let mut v = Issues::new();
+    if layout.validate(&mut v) > 0 {
+        let first: Vec<String> = v.iter().take(3).map(|i| i.to_string()).collect();
+        anyhow::bail!("{}: invalid layout: {}", a.layout.display(), first.join("; "));
+    }
+    let cloud = match &a.cloud {
+        Some(p) => Some(hdmap_io::las::read_las(p, |_| {})?.cloud),
+        None => None,
+    };
+    if let (Some(c), Some(p)) = (&cloud, &a.cloud)
+        && c.is_empty()
+    {
+        anyhow::bail!("{}: the point cloud is empty", p.display());
+    }
+    let road = a.out.join("road_layout");
+    std::fs::create_dir_all(&road).with_context(|| road.display().to_string())?;
+    hdmap_io::layout::write_layout_gpkg(&road.join("layout.gpkg"), &layout)?;
+    hdmap_io::layout::write_layout_geojson(&road.join("layout.geojson"), &layout)?;
+    let l2 =
+        hdmap_export::write_lanelet2(&road.join("lanelet2_map.osm"), &layout, &cfg.lanelet2, &mut issues)?;
+    println!(
+        "road layout: {} lanelets, {} ways, {} nodes, {} regulatory elements → {}",
+        l2.lanelets,
+        l2.ways,
+        l2.nodes,
+        l2.regulatory_elements,
+        road.display()
+    );
+    if let Some(c) = &cloud {
+        let dir = a.out.join("pointcloud");
+        let tiles =
+            hdmap_export::write_laz_tiles(&dir, c, &layout.origin, cfg.laz_tile_m).with_context(|| {
+                a.cloud.as_deref().map(Path::display).map(|d| d.to_string()).unwrap_or_default()
+            })?;
+        println!(
+            "point cloud: {} points in {} LAZ tiles of {} m → {}",
+            c.len(),
+            tiles.len(),
+            cfg.laz_tile_m,
+            dir.display()
+        );
+    }
+    let aw = a.out.join("autoware_map");
+    let s = hdmap_export::write_autoware_map(
+        &aw,
+        &layout,
+        cloud.as_ref(),
+        cfg.pcd_tile_m,
+        &cfg.lanelet2,
+        &mut issues,
+    )?;
+    println!(
+        "autoware map: lanelet2_map.osm + {} PCD tiles of {} m, origin {:.8}° {:.8}° (UTM EPSG:{}) → {}",
+        s.tiles.len(),
+        cfg.pcd_tile_m,
+        s.projection.origin_lat_deg,
+        s.projection.origin_lon_deg,
+        s.projection.utm_epsg,
+        aw.display()
+    );
+    for i in issues.iter() {
+        tracing::warn!("{i}");
+    }
+    Ok(())
+}
