@@ -182,6 +182,21 @@ pub enum ArrowKind {
     UTurn,
 }
 
+impl ArrowKind {
+    /// The snake_case name (as serialized; also Lanelet2's `arrow` subtype).
+    pub fn name(self) -> &'static str {
+        match self {
+            ArrowKind::Straight => "straight",
+            ArrowKind::Left => "left",
+            ArrowKind::Right => "right",
+            ArrowKind::StraightLeft => "straight_left",
+            ArrowKind::StraightRight => "straight_right",
+            ArrowKind::LeftRight => "left_right",
+            ArrowKind::UTurn => "u_turn",
+        }
+    }
+}
+
 /// Kind of a surface mark.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

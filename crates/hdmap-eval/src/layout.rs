@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use hdmap_core::{ArrowKind, ElementId, LineType, MarkKind, RoadLayout};
+use hdmap_core::{ElementId, LineType, MarkKind, RoadLayout};
 use serde::Serialize;
 
 /// Scores of one class.
@@ -179,7 +179,7 @@ fn elements(l: &RoadLayout, offset: [f64; 2]) -> BTreeMap<String, Vec<(Line3, bo
     }
     for s in &l.surface_marks {
         let name = match &s.kind {
-            MarkKind::Arrow(k) => format!("arrow_{}", arrow_name(*k)),
+            MarkKind::Arrow(k) => format!("arrow_{}", k.name()),
             _ => "other_mark".into(),
         };
         m.entry(name).or_default().push((conv(&s.polygon), true));
@@ -199,18 +199,6 @@ fn closed_rings(elements: &[(Line3, bool)]) -> Vec<Line3> {
             v
         })
         .collect()
-}
-
-fn arrow_name(k: ArrowKind) -> &'static str {
-    match k {
-        ArrowKind::Straight => "straight",
-        ArrowKind::Left => "left",
-        ArrowKind::Right => "right",
-        ArrowKind::StraightLeft => "straight_left",
-        ArrowKind::StraightRight => "straight_right",
-        ArrowKind::LeftRight => "left_right",
-        ArrowKind::UTurn => "u_turn",
-    }
 }
 
 fn percentile(v: &mut [f64], q: f64) -> f64 {

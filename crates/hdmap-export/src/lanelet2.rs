@@ -24,7 +24,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use hdmap_core::nalgebra::Point3;
-use hdmap_core::{ArrowKind, ElementId, Issues, Lane, LaneKind, MarkKind, RoadLayout};
+use hdmap_core::{ElementId, Issues, Lane, LaneKind, MarkKind, RoadLayout};
 use hdmap_io::osm::{LineModel, Tags, lanelet_source_tags_agree, lanelet_tags};
 use serde::{Deserialize, Serialize};
 
@@ -202,18 +202,6 @@ fn piece_keys(id: ElementId, s: &[f64], a: i64, b: i64, len_mm: i64) -> Vec<Node
     }
     v.push(end_key(b));
     v
-}
-
-fn arrow_subtype(k: ArrowKind) -> &'static str {
-    match k {
-        ArrowKind::Straight => "straight",
-        ArrowKind::Left => "left",
-        ArrowKind::Right => "right",
-        ArrowKind::StraightLeft => "straight_left",
-        ArrowKind::StraightRight => "straight_right",
-        ArrowKind::LeftRight => "left_right",
-        ArrowKind::UTurn => "u_turn",
-    }
 }
 
 /// Autoware's `turn_direction` of an intersection lane from its heading change.
@@ -583,7 +571,7 @@ pub fn write_lanelet2(
             nodes: keys,
             tags: vec![
                 ("type".into(), "arrow".into()),
-                ("subtype".into(), arrow_subtype(kind).into()),
+                ("subtype".into(), kind.name().into()),
                 ("area".into(), "yes".into()),
             ],
         });
