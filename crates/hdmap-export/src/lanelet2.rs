@@ -85,6 +85,10 @@ pub struct Lanelet2Summary {
     pub cut_bounds: usize,
     /// Successor pairs whose bound ends could not be joined (Lanelet2 will not route through).
     pub unjoined_successors: Vec<(ElementId, ElementId)>,
+    /// Lanes that share a bound way on the same side of it with another lane (a long lane beside
+    /// a lane split in two: Lanelet2 wants lanelets cut where their neighbours are cut, and its
+    /// routing graph reports these). Each pair once.
+    pub overlapping_lanes: Vec<(ElementId, ElementId)>,
 }
 
 /// A node before unification: a vertex of a boundary, or a cut point on it.
@@ -238,7 +242,7 @@ pub fn write_lanelet2(
     config: &Lanelet2Config,
     issues: &mut Issues,
 ) -> Result<Lanelet2Summary, ExportError> {
-    if !(config.join_m >= 0.0) {
+    if config.join_m.is_nan() || config.join_m < 0.0 {
         return Err(ExportError::Layout(format!(
             "lanelet2: join_m ({}) must be non-negative",
             config.join_m
@@ -333,7 +337,9 @@ pub fn write_lanelet2(
         let mut sorted = ext.clone();
         sorted.sort_by_key(|(a, e)| a + e);
         sorted.dedup();
-        let mut groups: Vec<(i64, i64, Vec<(i64, i64)>)> = Vec::new();
+        // (start, end, member extents) of each section.
+        type Section = (i64, i64, Vec<(i64, i64)>);
+        let mut groups: Vec<Section> = Vec::new();
         for (a, e) in sorted {
             if let Some(g) = groups.last_mut() {
                 let overlap = g.1.min(e) - g.0.max(a);
@@ -401,6 +407,26 @@ pub fn write_lanelet2(
             pair[k] = idx;
         }
         lane_ways.push((pair[0], pair[1]));
+    }
+    // Two lanes on the same side of one way overlap: the model has a lane that Lanelet2 would
+    // need cut where its neighbour is cut. Reported, not repaired.
+    let mut on_side: BTreeMap<(usize, bool), Vec<ElementId>> = BTreeMap::new();
+    for (li, lane) in layout.lanes.iter().enumerate() {
+        let lb = &lane_bounds[li];
+        // The lane lies right of its left bound and left of its right bound, in its direction.
+        on_side.entry((lane_ways[li].0, !lb.left.3)).or_default().push(lane.id);
+        on_side.entry((lane_ways[li].1, lb.right.3)).or_default().push(lane.id);
+    }
+    for lanes in on_side.values().filter(|v| v.len() > 1) {
+        for (k, a) in lanes.iter().enumerate() {
+            for b in &lanes[k + 1..] {
+                summary.overlapping_lanes.push((*a, *b));
+                issues.warn(
+                    format!("lane {a}"),
+                    format!("shares a bound on the same side with lane {b}: Lanelet2's routing graph will report it"),
+                );
+            }
+        }
     }
     // Boundaries and edges no lane uses, whole.
     let used: BTreeSet<ElementId> = way_of.keys().map(|k| k.0).collect();
@@ -513,7 +539,9 @@ pub fn write_lanelet2(
     }
 
     // 5. Stop lines and arrows, referenced through road_marking regulatory elements.
-    let mut reg_elems: Vec<(i64, Vec<(&'static str, i64)>, Vec<(String, String)>)> = Vec::new();
+    // (id, members (role, way id), tags)
+    type RegElem = (i64, Vec<(&'static str, i64)>, Vec<(String, String)>);
+    let mut reg_elems: Vec<RegElem> = Vec::new();
     let mut lane_regs: BTreeMap<ElementId, Vec<i64>> = BTreeMap::new();
     let mut stop_way: BTreeMap<ElementId, i64> = BTreeMap::new();
     for s in &layout.stop_lines {

@@ -52,6 +52,7 @@ fn lanelet2_loads_routes_and_agrees_with_the_truth_topology() {
     let plain = Lanelet2Config { flavour: Flavour::Lanelet2, ..Lanelet2Config::default() };
     let summary = write_lanelet2(&osm, &layout, &plain, &mut issues).expect("write");
     assert!(summary.unjoined_successors.is_empty(), "{:?}", summary.unjoined_successors);
+    assert!(summary.overlapping_lanes.is_empty(), "{:?}", summary.overlapping_lanes);
     eprintln!("demo layout → Lanelet2: {summary:?}");
 
     // The drive in the map's local frame (what lanelet2's UtmProjector computes).
