@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference for the map frame: reads lines "x y" in EPSG:SRC from stdin-file and prints the
+"""Reference for the map frame: reads lines "x y" in EPSG:SRC from POINTS_FILE and prints the
 same points in UTM EPSG:UTM minus the UTM coordinates of the origin (what Lanelet2's
 UtmProjector and Autoware's LocalCartesianUTM compute), computed with pyproj.
 

@@ -148,18 +148,6 @@ impl ColumnValues {
     }
 
     /// Keeps only the values whose index satisfies `keep` (applied per point of `components`).
-    fn retain_points(&mut self, components: usize, keep: &[bool]) {
-        each_values!(self, v => {
-            let old = std::mem::take(v);
-            *v = old
-                .chunks(components)
-                .zip(keep)
-                .filter(|(_, k)| **k)
-                .flat_map(|(c, _)| c.iter().copied())
-                .collect();
-        })
-    }
-
     fn gather_points(&self, components: usize, idx: &[usize]) -> Self {
         macro_rules! g {
             ($variant:ident, $v:expr) => {
@@ -372,41 +360,8 @@ impl PointCloud {
                 components: 1,
             });
         }
-        fn filt<T: Copy>(v: &mut Vec<T>, keep: &[bool]) {
-            let old = std::mem::take(v);
-            *v = old.into_iter().zip(keep).filter(|(_, k)| **k).map(|(x, _)| x).collect();
-        }
-        match &mut self.positions {
-            Positions::Absolute(v) => filt(v, keep),
-            Positions::TileLocal { offsets, .. } => filt(offsets, keep),
-        }
-        if let Some(v) = &mut self.intensity {
-            filt(v, keep);
-        }
-        if let Some(v) = &mut self.time_s {
-            filt(v, keep);
-        }
-        if let Some(v) = &mut self.ring {
-            filt(v, keep);
-        }
-        if let Some(v) = &mut self.return_number {
-            filt(v, keep);
-        }
-        if let Some(v) = &mut self.number_of_returns {
-            filt(v, keep);
-        }
-        if let Some(v) = &mut self.classification {
-            filt(v, keep);
-        }
-        if let Some(v) = &mut self.scan_id {
-            filt(v, keep);
-        }
-        for v in self.labels.values_mut() {
-            filt(v, keep);
-        }
-        for c in self.extra.values_mut() {
-            c.values.retain_points(c.components, keep);
-        }
+        let idx: Vec<usize> = keep.iter().enumerate().filter(|(_, k)| **k).map(|(i, _)| i).collect();
+        *self = self.select(&idx);
         Ok(())
     }
 

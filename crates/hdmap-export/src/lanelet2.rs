@@ -54,6 +54,19 @@ pub enum Flavour {
     Lanelet2,
 }
 
+impl Lanelet2Config {
+    /// Checks every value; the message names the key.
+    pub fn validate(&self) -> Result<(), ExportError> {
+        if !(self.join_m.is_finite() && self.join_m >= 0.0) {
+            return Err(ExportError::Layout(format!(
+                "lanelet2.join_m = {}: must be a non-negative number of metres",
+                self.join_m
+            )));
+        }
+        Ok(())
+    }
+}
+
 impl Default for Lanelet2Config {
     fn default() -> Self {
         Self { join_m: 0.5, location: Location::Urban, flavour: Flavour::Autoware }
@@ -242,12 +255,7 @@ pub fn write_lanelet2(
     config: &Lanelet2Config,
     issues: &mut Issues,
 ) -> Result<Lanelet2Summary, ExportError> {
-    if config.join_m.is_nan() || config.join_m < 0.0 {
-        return Err(ExportError::Layout(format!(
-            "lanelet2: join_m ({}) must be non-negative",
-            config.join_m
-        )));
-    }
+    config.validate()?;
     let proj = MapProjection::for_origin(&layout.origin)?;
     // New primitives take the smallest positive ids no element has (Lanelet2 ids are one
     // namespace; imported maps may use ids up to 2^63).
@@ -571,6 +579,14 @@ pub fn write_lanelet2(
             lane_regs.entry(lane.id).or_default().push(rid);
         }
     }
+    // (lane, centre line, its arc lengths) of the lanes vehicles drive in.
+    type Centre<'a> = (ElementId, &'a [Point3<f64>], Vec<f64>);
+    let vehicle_centres: Vec<Centre<'_>> = layout
+        .lanes
+        .iter()
+        .filter(|l| l.kind.is_vehicle_lane())
+        .map(|l| (l.id, l.center_line.as_slice(), arc_lengths(&l.center_line)))
+        .collect();
     for m in &layout.surface_marks {
         let MarkKind::Arrow(kind) = m.kind else { continue };
         if m.polygon.len() < 3 {
@@ -579,14 +595,9 @@ pub fn write_lanelet2(
         let n = m.polygon.len() as f64;
         let c = m.polygon.iter().fold(Point3::origin(), |a, p| a + p.coords / n);
         // The lane whose centre line passes closest (within 2 m) to the arrow's centre.
-        let on = layout
-            .lanes
+        let on = vehicle_centres
             .iter()
-            .filter(|l| l.kind.is_vehicle_lane())
-            .map(|l| {
-                let s = arc_lengths(&l.center_line);
-                (project(&l.center_line, &s, &c).1, l.id)
-            })
+            .map(|(id, line, s)| (project(line, s, &c).1, *id))
             .filter(|(d, _)| *d < 2.0)
             .min_by(|a, b| a.0.total_cmp(&b.0));
         let mut keys: Vec<NodeKey> = (0..m.polygon.len()).map(|i| NodeKey::Poly(m.id, i)).collect();
@@ -742,7 +753,7 @@ fn lane_tags(lane: &Lane, source: Option<&Tags>, loc: Location) -> Vec<(String, 
         return t;
     }
     let mut t: Vec<(String, String)> = vec![("type".into(), "lanelet".into())];
-    t.extend(lanelet_tags(lane).into_iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    t.extend(lanelet_tags(lane).into_iter().map(|(k, v)| (k.to_string(), v)));
     t.push(("location".into(), location(loc).into()));
     if let Some(src) = source {
         // Participant and other untyped tags survive an edit of the typed ones.

@@ -40,11 +40,8 @@ impl Default for ExportConfig {
 impl ExportConfig {
     /// Checks every value; the message names the key.
     pub fn validate(&self) -> Result<(), ExportError> {
-        for (key, v) in [
-            ("pcd_tile_m", self.pcd_tile_m),
-            ("laz_tile_m", self.laz_tile_m),
-            ("lanelet2.join_m", self.lanelet2.join_m),
-        ] {
+        self.lanelet2.validate()?;
+        for (key, v) in [("pcd_tile_m", self.pcd_tile_m), ("laz_tile_m", self.laz_tile_m)] {
             if !(v.is_finite() && v > 0.0) {
                 return Err(ExportError::Layout(format!(
                     "export.{key} = {v}: must be a positive number of metres"

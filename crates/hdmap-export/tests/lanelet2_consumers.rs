@@ -143,6 +143,19 @@ fn karlsruhe_round_trip_keeps_lanelets_and_topology() {
     assert_eq!(errs, 0, "{:?}", v.iter().map(|i| i.to_string()).collect::<Vec<_>>());
 
     let out_dir = tempfile::tempdir().expect("tempdir");
+    // The imported model (lane kinds, two-way lanes, kerb-bounded lanes, source tags) survives
+    // our own GeoPackage and GeoJSON.
+    let gpkg = out_dir.path().join("karlsruhe.gpkg");
+    hdmap_io::layout::write_layout_gpkg(&gpkg, &layout).expect("write gpkg");
+    assert!(hdmap_io::layout::read_layout_gpkg(&gpkg).expect("read gpkg") == layout, "GeoPackage round trip");
+    let geojson = out_dir.path().join("karlsruhe.geojson");
+    hdmap_io::layout::write_layout_geojson(&geojson, &layout).expect("write geojson");
+    assert!(
+        hdmap_io::layout::read_layout_geojson(&geojson).expect("read geojson") == layout,
+        "GeoJSON round trip"
+    );
+    assert!(layout.lanes.iter().any(|l| l.bidirectional) && !layout.source_tags.is_empty());
+
     let out = out_dir.path().join("karlsruhe.osm");
     let plain = Lanelet2Config { flavour: Flavour::Lanelet2, ..Lanelet2Config::default() };
     let summary = write_lanelet2(&out, &layout, &plain, &mut issues).expect("write");

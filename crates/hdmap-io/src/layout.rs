@@ -26,11 +26,13 @@ use crate::vector::{Geom, Value, VectorFeature, VectorLayer, read_vector, write_
 pub const KINDS: [&str; 7] =
     ["lane_boundary", "road_edge", "road_centerline", "stop_line", "crosswalk", "surface_mark", "lane"];
 
-fn enum_str<T: serde::Serialize>(v: &T) -> String {
+/// The serde (snake_case) name of a unit enum value.
+pub(crate) fn enum_str<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_value(v).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
 }
 
-fn enum_from<T: serde::de::DeserializeOwned>(s: &str) -> Option<T> {
+/// The unit enum value of a serde (snake_case) name.
+pub(crate) fn enum_from<T: serde::de::DeserializeOwned>(s: &str) -> Option<T> {
     serde_json::from_value(Json::String(s.to_string())).ok()
 }
 

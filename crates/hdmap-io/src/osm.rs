@@ -26,6 +26,7 @@ use quick_xml::events::{BytesStart, Event};
 
 use crate::IoError;
 use crate::fsutil::check_input_file;
+use crate::layout::{enum_from, enum_str};
 
 /// Tags of one OSM primitive.
 pub type Tags = BTreeMap<String, String>;
@@ -385,57 +386,21 @@ impl LineModel {
     }
 }
 
-/// Lanelet2's lanelet `subtype` for a lane kind.
-pub fn lane_subtype(kind: LaneKind) -> &'static str {
-    match kind {
-        LaneKind::Road => "road",
-        LaneKind::Highway => "highway",
-        LaneKind::BusLane => "bus_lane",
-        LaneKind::BicycleLane => "bicycle_lane",
-        LaneKind::EmergencyLane => "emergency_lane",
-        LaneKind::PlayStreet => "play_street",
-        LaneKind::Exit => "exit",
-        LaneKind::Walkway => "walkway",
-        LaneKind::SharedWalkway => "shared_walkway",
-        LaneKind::Crosswalk => "crosswalk",
-        LaneKind::Stairs => "stairs",
-        LaneKind::Rail => "rail",
-    }
-}
-
-fn lane_kind_of(subtype: &str) -> Option<LaneKind> {
-    [
-        LaneKind::Road,
-        LaneKind::Highway,
-        LaneKind::BusLane,
-        LaneKind::BicycleLane,
-        LaneKind::EmergencyLane,
-        LaneKind::PlayStreet,
-        LaneKind::Exit,
-        LaneKind::Walkway,
-        LaneKind::SharedWalkway,
-        LaneKind::Crosswalk,
-        LaneKind::Stairs,
-        LaneKind::Rail,
-    ]
-    .into_iter()
-    .find(|k| lane_subtype(*k) == subtype)
-}
-
 /// Whether pedestrians use lanes of this kind both ways when the map does not say
 /// (Lanelet2's default for lanelets without `one_way`).
 fn two_way_by_default(kind: LaneKind) -> bool {
     matches!(kind, LaneKind::Walkway | LaneKind::SharedWalkway | LaneKind::Crosswalk | LaneKind::Stairs)
 }
 
-/// The canonical Lanelet2 tags of a lane (`subtype`, `one_way`).
-pub fn lanelet_tags(lane: &Lane) -> Vec<(&'static str, &'static str)> {
-    vec![("subtype", lane_subtype(lane.kind)), ("one_way", if lane.bidirectional { "no" } else { "yes" })]
+/// The canonical Lanelet2 tags of a lane (`subtype`, `one_way`). Lane kinds are named as
+/// Lanelet2's lanelet subtypes (`road`, `bicycle_lane`, `crosswalk`, …).
+pub fn lanelet_tags(lane: &Lane) -> Vec<(&'static str, String)> {
+    vec![("subtype", enum_str(&lane.kind)), ("one_way", if lane.bidirectional { "no" } else { "yes" }.into())]
 }
 
 /// The lane kind and direction a lanelet's tags give.
 fn lane_from_tags(tags: &Tags) -> (LaneKind, bool) {
-    let kind = tags.get("subtype").and_then(|s| lane_kind_of(s)).unwrap_or(LaneKind::Road);
+    let kind = tags.get("subtype").and_then(|s| enum_from::<LaneKind>(s)).unwrap_or(LaneKind::Road);
     let bidirectional = match tags.get("one_way").map(String::as_str) {
         Some("no" | "false") => true,
         Some(_) => false,
@@ -504,14 +469,14 @@ pub fn read_lanelet2(
         .max()
         .unwrap_or(0)
         .max(0);
-    let mut renumbered: BTreeMap<(char, i64), ElementId> = BTreeMap::new();
+    let mut renumbered: BTreeMap<(OsmKind, i64), ElementId> = BTreeMap::new();
     let mut next = max_id as u64 + 1;
     for id in osm.ways.keys().filter(|i| **i < 0) {
-        renumbered.insert(('w', *id), ElementId(next));
+        renumbered.insert((OsmKind::Way, *id), ElementId(next));
         next += 1;
     }
     for id in osm.relations.keys().filter(|i| **i < 0 || osm.ways.contains_key(i)) {
-        renumbered.insert(('r', *id), ElementId(next));
+        renumbered.insert((OsmKind::Relation, *id), ElementId(next));
         next += 1;
     }
     if !renumbered.is_empty() {
@@ -520,8 +485,8 @@ pub fn read_lanelet2(
             format!("{} ids renumbered (negative, or a relation id that a way also has)", renumbered.len()),
         );
     }
-    let wid = |id: i64| renumbered.get(&('w', id)).copied().unwrap_or(ElementId(id as u64));
-    let rid = |id: i64| renumbered.get(&('r', id)).copied().unwrap_or(ElementId(id as u64));
+    let wid = |id: i64| renumbered.get(&(OsmKind::Way, id)).copied().unwrap_or(ElementId(id as u64));
+    let rid = |id: i64| renumbered.get(&(OsmKind::Relation, id)).copied().unwrap_or(ElementId(id as u64));
     // Projection.
     let n = osm.nodes.len() as f64;
     let (mlat, mlon) = osm.nodes.values().fold((0.0, 0.0), |a, p| (a.0 + p.lat / n, a.1 + p.lon / n));
@@ -698,8 +663,9 @@ pub fn read_lanelet2(
         let neighbour = |table: &BTreeMap<(i64, bool), Vec<i64>>, key: (i64, bool)| {
             table.get(&key).and_then(|v| v.iter().find(|x| **x != b.id)).map(|x| rid(*x))
         };
-        let left_pts = oriented(&way_points(&osm.ways[&b.left.0]), b.left.1);
-        let right_pts = oriented(&way_points(&osm.ways[&b.right.0]), b.right.1);
+        // Every bound way became a boundary or edge above.
+        let bound = |w: i64, rev: bool| oriented(layout.boundary_points(wid(w)).unwrap_or_default(), rev);
+        let (left_pts, right_pts) = (bound(b.left.0, b.left.1), bound(b.right.0, b.right.1));
         layout.lanes.push(Lane {
             id: rid(b.id),
             left: BoundaryRef { id: wid(b.left.0), reversed: b.left.1 },
@@ -715,10 +681,6 @@ pub fn read_lanelet2(
         });
         layout.source_tags.insert(rid(b.id), r.tags.clone());
     }
-    let renumbered = renumbered
-        .into_iter()
-        .map(|((kind, id), e)| ((if kind == 'w' { OsmKind::Way } else { OsmKind::Relation }, id), e))
-        .collect();
     Ok(Lanelet2Map { layout, renumbered })
 }
 
