@@ -674,7 +674,6 @@ pub fn write_lanelet2(
         let _ = writeln!(out, "    <tag k=\"local_y\" v=\"{:.4}\"/>", local[k][1]);
         out.push_str("  </node>\n");
     }
-    let mut way_ids = Vec::with_capacity(ways.len());
     for w in &ways {
         let mut refs: Vec<i64> = Vec::with_capacity(w.nodes.len());
         for k in &w.nodes {
@@ -696,7 +695,6 @@ pub fn write_lanelet2(
         }
         write_tags(&mut out, &w.tags);
         out.push_str("  </way>\n");
-        way_ids.push(w.id);
     }
     for (rid, members, tags) in &reg_elems {
         let _ = writeln!(out, "  <relation id=\"{rid}\" visible=\"true\" version=\"1\">");
@@ -710,18 +708,14 @@ pub fn write_lanelet2(
         let (l, r) = lane_ways[li];
         let regs = lane_regs.get(&lane.id).cloned().unwrap_or_default();
         let tags = lane_tags(lane, layout.source_tags.get(&lane.id), config.location);
-        write_lanelet(&mut out, lane.id.0 as i64, way_ids[l], way_ids[r], &regs, &tags);
+        write_lanelet(&mut out, lane.id.0 as i64, ways[l].id, ways[r].id, &regs, &tags);
     }
     for e in &extra_lanelets {
-        write_lanelet(&mut out, e.id, way_ids[e.left], way_ids[e.right], &[], &e.tags);
+        write_lanelet(&mut out, e.id, ways[e.left].id, ways[e.right].id, &[], &e.tags);
     }
     out.push_str("</osm>\n");
 
-    hdmap_io::fsutil::write_atomic(path, |w| {
-        use std::io::Write;
-        w.write_all(out.as_bytes())
-            .map_err(|source| hdmap_io::IoError::Os { path: path.to_path_buf(), source })
-    })?;
+    hdmap_io::fsutil::write_bytes_atomic(path, out.as_bytes())?;
     summary.nodes = order.len();
     summary.ways = ways.len();
     summary.lanelets = layout.lanes.len() + extra_lanelets.len();

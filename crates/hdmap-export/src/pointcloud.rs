@@ -19,6 +19,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use hdmap_core::{CloudFrame, Crs, Issues, PointCloud, Positions, RoadLayout, VerticalDatum};
+use hdmap_io::fsutil::write_bytes_atomic;
 use hdmap_io::las::{LasWriteOptions, write_las};
 use hdmap_io::pcd::{PcdEncoding, PcdWriteOptions, write_pcd};
 
@@ -169,7 +170,7 @@ pub fn write_autoware_map(
         for t in &tiles {
             let _ = writeln!(meta, "{}: [{:.3}, {:.3}]", t.file, t.min_xy[0], t.min_xy[1]);
         }
-        write_text(&tmp.join("pointcloud_map_metadata.yaml"), &meta)?;
+        write_bytes_atomic(&tmp.join("pointcloud_map_metadata.yaml"), meta.as_bytes())?;
     }
     let info = format!(
         "# Written by hdmap: map frame = UTM zone EPSG:{} minus the origin's UTM coordinates;\n\
@@ -183,7 +184,7 @@ pub fn write_autoware_map(
         proj.origin_lat_deg,
         proj.origin_lon_deg
     );
-    write_text(&tmp.join("map_projector_info.yaml"), &info)?;
+    write_bytes_atomic(&tmp.join("map_projector_info.yaml"), info.as_bytes())?;
 
     // Swap the finished directory into place.
     let staged = staging.keep();
@@ -199,13 +200,4 @@ pub fn write_autoware_map(
         std::fs::remove_dir_all(&old).map_err(os(&old))?;
     }
     Ok(AutowareSummary { lanelet2, tiles, projection: proj })
-}
-
-fn write_text(path: &Path, text: &str) -> Result<(), ExportError> {
-    hdmap_io::fsutil::write_atomic(path, |w| {
-        use std::io::Write;
-        w.write_all(text.as_bytes())
-            .map_err(|source| hdmap_io::IoError::Os { path: path.to_path_buf(), source })
-    })?;
-    Ok(())
 }

@@ -49,6 +49,13 @@ where
     Ok(())
 }
 
+/// Writes `bytes` to `path` atomically (see [`write_atomic`]).
+pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
+    write_atomic(path, |w| {
+        w.write_all(bytes).map_err(|source| IoError::Os { path: path.to_path_buf(), source })
+    })
+}
+
 /// Runs `write` on a temporary path beside `path` (same extension, for libraries that pick the
 /// format by extension) and renames it over `path` when `write` succeeds.
 pub fn write_atomic_via_path<F>(path: &Path, write: F) -> Result<(), IoError>

@@ -8,7 +8,6 @@
 //! written with shortest round-trip formatting).
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
 
 use hdmap_core::nalgebra::Point3;
@@ -19,7 +18,7 @@ use hdmap_core::{
 use serde_json::{Map, Value as Json, json};
 
 use crate::IoError;
-use crate::fsutil::{check_input_file, write_atomic};
+use crate::fsutil::{check_input_file, write_bytes_atomic};
 use crate::vector::{Geom, Value, VectorFeature, VectorLayer, read_vector, write_vector};
 
 /// Layer / `kind` names, in write order.
@@ -197,9 +196,7 @@ pub fn write_layout_geojson(path: &Path, layout: &RoadLayout) -> Result<(), IoEr
         format: "GeoJSON",
         detail: e.to_string(),
     })?;
-    write_atomic(path, |w| {
-        w.write_all(text.as_bytes()).map_err(|source| IoError::Os { path: path.to_path_buf(), source })
-    })
+    write_bytes_atomic(path, text.as_bytes())
 }
 
 /// Writes a layout as a GeoPackage with one layer per element kind plus `hdmap_origin`.

@@ -13,7 +13,6 @@
 //!
 //! When both `rotation_wxyz` and `rpy_deg` are given they must agree (within 1e-6 rad).
 
-use std::io::Write;
 use std::path::Path;
 
 use hdmap_core::nalgebra::{Isometry3, Quaternion, Translation3, UnitQuaternion};
@@ -21,7 +20,7 @@ use hdmap_core::{Extrinsic, FrameId, Rig};
 use serde::{Deserialize, Serialize};
 
 use crate::IoError;
-use crate::fsutil::{check_input_file, write_atomic};
+use crate::fsutil::{check_input_file, write_bytes_atomic};
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -130,9 +129,7 @@ pub fn write_rig(path: &Path, rig: &Rig, comment: &str) -> Result<(), IoError> {
         text.push_str(&format!("# {line}\n"));
     }
     text.push_str(&body);
-    write_atomic(path, |w| {
-        w.write_all(text.as_bytes()).map_err(|source| IoError::Os { path: path.to_path_buf(), source })
-    })
+    write_bytes_atomic(path, text.as_bytes())
 }
 
 #[cfg(test)]

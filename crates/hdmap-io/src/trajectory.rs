@@ -15,7 +15,6 @@
 //! Date-time stamps carry no time zone in these files; they are converted as if UTC and the
 //! resulting `stamp_ns` is a label, consistent within one drive.
 
-use std::io::Write;
 use std::path::Path;
 
 use hdmap_core::nalgebra::{
@@ -26,7 +25,7 @@ use hdmap_core::{FrameId, GeoOrigin, StampedPose, Trajectory, VerticalDatum};
 use serde::Serialize;
 
 use crate::IoError;
-use crate::fsutil::{check_input_file, write_atomic};
+use crate::fsutil::{check_input_file, write_bytes_atomic};
 
 /// Trajectory file kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -232,9 +231,7 @@ pub fn write_tum(path: &Path, traj: &Trajectory) -> Result<(), IoError> {
             q.w
         ));
     }
-    write_atomic(path, |w| {
-        w.write_all(s.as_bytes()).map_err(|source| IoError::Os { path: path.to_path_buf(), source })
-    })
+    write_bytes_atomic(path, s.as_bytes())
 }
 
 /// Reads KITTI poses (12 numbers per line) with the given stamps (one per line), or a stamped
@@ -418,9 +415,7 @@ pub fn write_pose_csv(path: &Path, traj: &Trajectory) -> Result<(), IoError> {
         let q = p.target_from_source.rotation.coords;
         s.push_str(&format!("{},{},{},{},{},{},{},{}\n", p.stamp_ns, t.x, t.y, t.z, q.w, q.x, q.y, q.z));
     }
-    write_atomic(path, |w| {
-        w.write_all(s.as_bytes()).map_err(|source| IoError::Os { path: path.to_path_buf(), source })
-    })
+    write_bytes_atomic(path, s.as_bytes())
 }
 
 /// Reads a NovAtel-style INS CSV (see the module docs). Column names are matched
@@ -536,9 +531,7 @@ pub fn write_ins_csv(path: &Path, ins: &InsSolution) -> Result<(), IoError> {
         }
         s.push('\n');
     }
-    write_atomic(path, |w| {
-        w.write_all(s.as_bytes()).map_err(|source| IoError::Os { path: path.to_path_buf(), source })
-    })
+    write_bytes_atomic(path, s.as_bytes())
 }
 
 #[cfg(test)]
