@@ -88,14 +88,14 @@ pub fn export(a: &ExportArgs) -> anyhow::Result<()> {
         l2.regulatory_elements,
         road.display()
     );
-    if !l2.unjoined_successors.is_empty() || !l2.overlapping_lanes.is_empty() {
-        println!(
-            "road layout: {} successor pairs too far apart to join, {} lane pairs sharing a bound on one side \
-             (Lanelet2 routing will not see or will report them; each is listed as a warning)",
-            l2.unjoined_successors.len(),
-            l2.overlapping_lanes.len()
-        );
-    }
+    println!(
+        "road layout: successor ends joined up to {:.2} m apart; {} successor pairs not joined, {} neighbour \
+         pairs not sharing their line, {} lane pairs sharing a bound on one side (each listed as a warning)",
+        l2.max_join_m,
+        l2.unjoined_successors.len(),
+        l2.unshared_neighbours.len(),
+        l2.overlapping_lanes.len()
+    );
     if let Some(c) = &cloud {
         let dir = a.out.join("pointcloud");
         let tiles =

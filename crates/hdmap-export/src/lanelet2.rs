@@ -34,7 +34,8 @@ use crate::{ExportError, MapProjection};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Lanelet2Config {
-    /// Bound ends of a lane and its successor closer than this become one node, metres.
+    /// Bound ends of a lane and its successor closer than this become one node (at their mean),
+    /// metres. Extracted layouts leave lanes a dash gap apart where the line type changes.
     pub join_m: f64,
     /// `location` of lanelets whose source did not say.
     pub location: Location,
@@ -69,7 +70,7 @@ impl Lanelet2Config {
 
 impl Default for Lanelet2Config {
     fn default() -> Self {
-        Self { join_m: 0.5, location: Location::Urban, flavour: Flavour::Autoware }
+        Self { join_m: 3.0, location: Location::Urban, flavour: Flavour::Autoware }
     }
 }
 
@@ -102,6 +103,12 @@ pub struct Lanelet2Summary {
     /// a lane split in two: Lanelet2 wants lanelets cut where their neighbours are cut, and its
     /// routing graph reports these). Each pair once.
     pub overlapping_lanes: Vec<(ElementId, ElementId)>,
+    /// Neighbours (same direction) whose shared line became different ways, because the lanes
+    /// on its two sides end at different places: Lanelet2 sees no neighbour there.
+    pub unshared_neighbours: Vec<(ElementId, ElementId)>,
+    /// Largest distance between successor ends that were joined into one node, metres (each
+    /// end moved half of it).
+    pub max_join_m: f64,
 }
 
 /// A node before unification: a vertex of a boundary, or a cut point on it.
@@ -193,6 +200,12 @@ fn point_at(p: &[Point3<f64>], s: &[f64], at: f64) -> Point3<f64> {
         }
     }
     p[0]
+}
+
+/// Whether a lane lies left of a bound's stored direction: right of its left bound and left of
+/// its right bound in its own direction of travel.
+fn lies_left(is_left_bound: bool, reversed: bool) -> bool {
+    is_left_bound == reversed
 }
 
 fn mm(s: f64) -> i64 {
@@ -313,10 +326,11 @@ pub fn write_lanelet2(
         right: (ElementId, i64, i64, bool),
     }
     let mut lane_bounds: Vec<LaneBounds> = Vec::new();
-    let mut extents: BTreeMap<ElementId, Vec<(i64, i64)>> = BTreeMap::new();
+    // Extents by (boundary, whether the lane lies left of the boundary's stored direction).
+    let mut extents: BTreeMap<(ElementId, bool), Vec<(i64, i64)>> = BTreeMap::new();
     for lane in &layout.lanes {
         let mut sides = Vec::new();
-        for r in [lane.left, lane.right] {
+        for (is_left, r) in [(true, lane.left), (false, lane.right)] {
             let b = bounds.get(&r.id).ok_or_else(|| {
                 ExportError::Layout(format!("lane {}: boundary {} is not in the layout", lane.id, r.id))
             })?;
@@ -329,17 +343,20 @@ pub fn write_lanelet2(
             let (c0, c1) = (&lane.center_line[0], &lane.center_line[lane.center_line.len() - 1]);
             let (a, e) = (mm(project(b.points, &b.s, c0).0), mm(project(b.points, &b.s, c1).0));
             let (a, e) = if a <= e { (a, e) } else { (e, a) };
-            extents.entry(r.id).or_default().push((a, e));
+            extents.entry((r.id, lies_left(is_left, r.reversed))).or_default().push((a, e));
             sides.push((r.id, a, e, r.reversed));
         }
         lane_bounds.push(LaneBounds { left: sides[0], right: sides[1] });
     }
-    // Lanes along one boundary form sections: extents overlapping by more than 1 m (or half the
-    // shorter one) are one section (neighbours on both sides of a line, imported lanelets whose ends are
-    // skewed), consecutive sections meet halfway between them, the first starts at the
-    // boundary's start and the last ends at its end. A boundary with one section is used whole.
-    let mut section_of: BTreeMap<(ElementId, i64, i64), (i64, i64)> = BTreeMap::new();
-    for (id, ext) in &extents {
+    // The lanes on one side of a boundary form sections: extents overlapping by more than 1 m
+    // (or half the shorter one) are one section (imported lanelets whose ends are skewed),
+    // consecutive sections meet halfway between them, the first starts at the boundary's start
+    // and the last ends at its end. A side with one section uses the boundary whole. The two
+    // sides are cut independently (opposite lanes need not end together); where their sections
+    // agree, neighbours across the line share the very same way.
+    let mut section_of: BTreeMap<(ElementId, bool, i64, i64), (i64, i64)> = BTreeMap::new();
+    for (&(id, side), ext) in &extents {
+        let id = &id;
         let b = &bounds[id];
         let len_mm = mm(b.s[b.s.len() - 1]);
         let mut sorted = ext.clone();
@@ -371,11 +388,11 @@ pub fn write_lanelet2(
             let (lo, hi) = (cuts[k], cuts[k + 1]);
             let (lo, hi) = if hi > lo { (lo, hi) } else { (0, len_mm) };
             for m in &g.2 {
-                section_of.insert((*id, m.0, m.1), if n == 1 { (0, len_mm) } else { (lo, hi) });
+                section_of.insert((*id, side, m.0, m.1), if n == 1 { (0, len_mm) } else { (lo, hi) });
             }
         }
     }
-    let section = |id: ElementId, a: i64, e: i64| section_of[&(id, a, e)];
+    let section = |id: ElementId, side: bool, a: i64, e: i64| section_of[&(id, side, a, e)];
 
     // 2. Ways: one per (boundary, extent); whole boundaries keep their id.
     let mut ways: Vec<Way> = Vec::new();
@@ -383,10 +400,10 @@ pub fn write_lanelet2(
     let mut lane_ways: Vec<(usize, usize)> = Vec::new();
     for lb in &lane_bounds {
         let mut pair = [0usize; 2];
-        for (k, (id, a, e, _)) in [lb.left, lb.right].into_iter().enumerate() {
+        for (k, (id, a, e, rev)) in [lb.left, lb.right].into_iter().enumerate() {
             let b = &bounds[&id];
             let len_mm = mm(b.s[b.s.len() - 1]);
-            let (a, e) = section(id, a, e);
+            let (a, e) = section(id, lies_left(k == 0, rev), a, e);
             let idx = match way_of.get(&(id, a, e)) {
                 Some(i) => *i,
                 None => {
@@ -416,14 +433,31 @@ pub fn write_lanelet2(
         }
         lane_ways.push((pair[0], pair[1]));
     }
+    let lane_at: BTreeMap<ElementId, usize> =
+        layout.lanes.iter().enumerate().map(|(i, l)| (l.id, i)).collect();
+    for (li, lane) in layout.lanes.iter().enumerate() {
+        // Each pair once: from the lane to its left neighbour.
+        if let Some(n) = lane.left_neighbour
+            && let Some(&ni) = lane_at.get(&n)
+            && lane_ways[li].0 != lane_ways[ni].1
+        {
+            summary.unshared_neighbours.push((lane.id, n));
+            issues.warn(
+                format!("lane {}", lane.id),
+                format!(
+                    "left neighbour {n} ends elsewhere along their line: Lanelet2 sees no neighbour there"
+                ),
+            );
+        }
+    }
     // Two lanes on the same side of one way overlap: the model has a lane that Lanelet2 would
     // need cut where its neighbour is cut. Reported, not repaired.
     let mut on_side: BTreeMap<(usize, bool), Vec<ElementId>> = BTreeMap::new();
     for (li, lane) in layout.lanes.iter().enumerate() {
         let lb = &lane_bounds[li];
         // The lane lies right of its left bound and left of its right bound, in its direction.
-        on_side.entry((lane_ways[li].0, !lb.left.3)).or_default().push(lane.id);
-        on_side.entry((lane_ways[li].1, lb.right.3)).or_default().push(lane.id);
+        on_side.entry((lane_ways[li].0, lies_left(true, lb.left.3))).or_default().push(lane.id);
+        on_side.entry((lane_ways[li].1, lies_left(false, lb.right.3))).or_default().push(lane.id);
     }
     for lanes in on_side.values().filter(|v| v.len() > 1) {
         for (k, a) in lanes.iter().enumerate() {
@@ -464,11 +498,9 @@ pub fn write_lanelet2(
             nodes.union(v[0], i);
         }
     }
-    let lane_index: BTreeMap<ElementId, usize> =
-        layout.lanes.iter().enumerate().map(|(i, l)| (l.id, i)).collect();
     for (li, lane) in layout.lanes.iter().enumerate() {
         for s in &lane.successors {
-            let Some(&si) = lane_index.get(s) else { continue };
+            let Some(&si) = lane_at.get(s) else { continue };
             let oriented_end = |w: usize, rev: bool, last: bool| end_of(&ways[w], last != rev);
             let (lb, sb) = (&lane_bounds[li], &lane_bounds[si]);
             let pairs = [
@@ -481,15 +513,30 @@ pub fn write_lanelet2(
                     oriented_end(lane_ways[si].1, sb.right.3, false),
                 ),
             ];
-            let ok = pairs.iter().all(|(a, b)| {
-                let (pa, pb) = (nodes.pos[nodes.index[a]], nodes.pos[nodes.index[b]]);
-                (pa - pb).norm() <= config.join_m
+            let gap = pairs
+                .iter()
+                .map(|(a, b)| (nodes.pos[nodes.index[a]] - nodes.pos[nodes.index[b]]).norm())
+                .fold(0.0, f64::max);
+            let collapses = pairs.iter().any(|(a, b)| {
+                let (ra, rb) = (nodes.index[a], nodes.index[b]);
+                let (ra, rb) = (nodes.root(ra), nodes.root(rb));
+                ra != rb
+                    && ways
+                        .iter()
+                        .any(|w| w.nodes.iter().all(|k| [ra, rb].contains(&nodes.root(nodes.index[k]))))
             });
-            if ok {
+            if gap <= config.join_m && !collapses {
                 for (a, b) in pairs {
                     let (ia, ib) = (nodes.index[&a], nodes.index[&b]);
                     nodes.union(ia, ib);
                 }
+                summary.max_join_m = summary.max_join_m.max(gap);
+            } else if collapses {
+                summary.unjoined_successors.push((lane.id, *s));
+                issues.warn(
+                    format!("lane {}", lane.id),
+                    format!("successor {s}: joining the ends would fold a bound shorter than {gap:.2} m: not joined"),
+                );
             } else {
                 summary.unjoined_successors.push((lane.id, *s));
                 issues.warn(
