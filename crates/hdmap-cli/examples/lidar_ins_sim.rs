@@ -2,7 +2,7 @@
 //! motions of consecutive keyframes (hdmap-register) against the INS motions over the same
 //! intervals, solved by hand–eye (hdmap-calib), compared with the true rig.
 //!
-//! `cargo run --release -p hdmap-cli --example lidar_ins_sim -- out/demo`
+//! `cargo run --release -p hdmap-cli --example lidar_ins_sim -- out/demo/sim`
 
 use hdmap_core::FrameId;
 use hdmap_register::drive::{RegisterConfig, load_drive, match_scans, motion_pairs};

@@ -1,6 +1,6 @@
 //! `hdmap export`: the road layout and the point cloud in the formats consumers load.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use hdmap_core::{Issues, RoadLayout, VerticalDatum};
@@ -60,33 +60,26 @@ pub fn export(a: &ExportArgs) -> anyhow::Result<()> {
     cfg.validate().with_context(|| a.config.as_ref().map(|p| p.display().to_string()).unwrap_or_default())?;
     let mut issues = Issues::new();
     let layout = read_layout(a, &mut issues)?;
-    let mut v = Issues::new();
-    if layout.validate(&mut v) > 0 {
-        let first: Vec<String> = v.iter().take(3).map(|i| i.to_string()).collect();
-        anyhow::bail!("{}: invalid layout: {}", a.layout.display(), first.join("; "));
-    }
     let cloud = match &a.cloud {
         Some(p) => Some(hdmap_io::las::read_las(p, |_| {})?.cloud),
         None => None,
     };
-    if let (Some(c), Some(p)) = (&cloud, &a.cloud)
-        && c.is_empty()
-    {
-        anyhow::bail!("{}: the point cloud is empty", p.display());
-    }
-    let road = a.out.join("road_layout");
-    std::fs::create_dir_all(&road).with_context(|| road.display().to_string())?;
-    hdmap_io::layout::write_layout_gpkg(&road.join("layout.gpkg"), &layout)?;
-    hdmap_io::layout::write_layout_geojson(&road.join("layout.geojson"), &layout)?;
-    let l2 =
-        hdmap_export::write_lanelet2(&road.join("lanelet2_map.osm"), &layout, &cfg.lanelet2, &mut issues)?;
+    let s =
+        hdmap_export::export_map(&a.out, &layout, cloud.as_ref(), &cfg, &mut issues).with_context(|| {
+            format!(
+                "{}{}",
+                a.layout.display(),
+                a.cloud.as_ref().map(|c| format!(" + {}", c.display())).unwrap_or_default()
+            )
+        })?;
+    let l2 = &s.lanelet2;
     println!(
         "road layout: {} lanelets, {} ways, {} nodes, {} regulatory elements → {}",
         l2.lanelets,
         l2.ways,
         l2.nodes,
         l2.regulatory_elements,
-        road.display()
+        a.out.join("road_layout").display()
     );
     println!(
         "road layout: successor ends joined up to {:.2} m apart; {} successor pairs not joined, {} neighbour \
@@ -97,36 +90,23 @@ pub fn export(a: &ExportArgs) -> anyhow::Result<()> {
         l2.overlapping_lanes.len()
     );
     if let Some(c) = &cloud {
-        let dir = a.out.join("pointcloud");
-        let tiles =
-            hdmap_export::write_laz_tiles(&dir, c, &layout.origin, cfg.laz_tile_m).with_context(|| {
-                a.cloud.as_deref().map(Path::display).map(|d| d.to_string()).unwrap_or_default()
-            })?;
         println!(
             "point cloud: {} points in {} LAZ tiles of {} m → {}",
             c.len(),
-            tiles.len(),
+            s.laz_tiles.len(),
             cfg.laz_tile_m,
-            dir.display()
+            a.out.join("pointcloud").display()
         );
     }
-    let aw = a.out.join("autoware_map");
-    let s = hdmap_export::write_autoware_map(
-        &aw,
-        &layout,
-        cloud.as_ref(),
-        cfg.pcd_tile_m,
-        &cfg.lanelet2,
-        &mut issues,
-    )?;
+    let aw = &s.autoware;
     println!(
         "autoware map: lanelet2_map.osm + {} PCD tiles of {} m, origin {:.8}° {:.8}° (UTM EPSG:{}) → {}",
-        s.tiles.len(),
+        aw.tiles.len(),
         cfg.pcd_tile_m,
-        s.projection.origin_lat_deg,
-        s.projection.origin_lon_deg,
-        s.projection.utm_epsg,
-        aw.display()
+        aw.projection.origin_lat_deg,
+        aw.projection.origin_lon_deg,
+        aw.projection.utm_epsg,
+        a.out.join("autoware_map").display()
     );
     for i in issues.iter() {
         tracing::warn!("{i}");

@@ -12,6 +12,7 @@ mod calib_cmd;
 mod export_cmd;
 mod layout_cmd;
 mod register_cmd;
+mod run_cmd;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// hdmap: hybrid HD-map building from orthophotos and mobile-mapping drives.
@@ -58,6 +59,9 @@ enum Command {
     /// Georeference a drive's scans and register them onto a road layout: corrected
     /// trajectory, covariances, aligned cloud, residual report.
     Register(register_cmd::RegisterArgs),
+    /// Run the whole pipeline of a config into its job directory (stages whose inputs did not
+    /// change are skipped; a killed run resumes).
+    Run(run_cmd::RunArgs),
     /// Export the road layout (Lanelet2 OSM, GeoPackage, GeoJSON) and the point cloud (LAZ
     /// tiles) and write the Autoware map directory.
     Export(export_cmd::ExportArgs),
@@ -324,6 +328,7 @@ fn main() -> ExitCode {
         Command::Layout(a) => report(layout_cmd::layout(&a)),
         Command::Register(a) => report(register_cmd::register_drive(&a)),
         Command::Export(a) => report(export_cmd::export(&a)),
+        Command::Run(a) => report(run_cmd::run(&a)),
         Command::Train(TrainCommand::Layout(a)) => report(layout_cmd::train_layout(&a)),
         Command::Sim { config, out, seed, aerial_only } => report(sim(&config, &out, seed, aerial_only)),
     }

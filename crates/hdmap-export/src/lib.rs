@@ -52,6 +52,58 @@ impl ExportConfig {
     }
 }
 
+/// What [`export_map`] wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportSummary {
+    /// `road_layout/lanelet2_map.osm`.
+    pub lanelet2: Lanelet2Summary,
+    /// `pointcloud/` LAZ tiles (empty without a cloud).
+    pub laz_tiles: Vec<Tile>,
+    /// `autoware_map/`.
+    pub autoware: AutowareSummary,
+}
+
+/// Writes every layer of a map into `out`: `road_layout/` (lanelet2_map.osm, layout.gpkg,
+/// layout.geojson), `pointcloud/` (LAZ tiles, with a cloud) and `autoware_map/`.
+///
+/// The layout must validate (errors name the first findings); the cloud must be in the
+/// layout's CRS. Findings the map can live with go to `issues`.
+pub fn export_map(
+    out: &std::path::Path,
+    layout: &hdmap_core::RoadLayout,
+    cloud: Option<&hdmap_core::PointCloud>,
+    config: &ExportConfig,
+    issues: &mut hdmap_core::Issues,
+) -> Result<ExportSummary, ExportError> {
+    config.validate()?;
+    let mut v = hdmap_core::Issues::new();
+    if layout.validate(&mut v) > 0 {
+        let first: Vec<String> = v.iter().take(3).map(|i| i.to_string()).collect();
+        return Err(ExportError::Layout(format!("invalid layout: {}", first.join("; "))));
+    }
+    if cloud.is_some_and(|c| c.is_empty()) {
+        return Err(ExportError::Layout("the point cloud is empty".into()));
+    }
+    let road = out.join("road_layout");
+    std::fs::create_dir_all(&road).map_err(|source| hdmap_io::IoError::Os { path: road.clone(), source })?;
+    hdmap_io::layout::write_layout_gpkg(&road.join("layout.gpkg"), layout)?;
+    hdmap_io::layout::write_layout_geojson(&road.join("layout.geojson"), layout)?;
+    let lanelet2 = write_lanelet2(&road.join("lanelet2_map.osm"), layout, &config.lanelet2, issues)?;
+    let laz_tiles = match cloud {
+        Some(c) => write_laz_tiles(&out.join("pointcloud"), c, &layout.origin, config.laz_tile_m)?,
+        None => Vec::new(),
+    };
+    let autoware = write_autoware_map(
+        &out.join("autoware_map"),
+        layout,
+        cloud,
+        config.pcd_tile_m,
+        &config.lanelet2,
+        issues,
+    )?;
+    Ok(ExportSummary { lanelet2, laz_tiles, autoware })
+}
+
 /// Errors of the exporters; each names the file or element concerned.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {

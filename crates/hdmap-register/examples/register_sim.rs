@@ -3,7 +3,7 @@
 //! argument, per-keyframe errors (along / across the true heading) as CSV to that path.
 //! Diagnostic companion of `tests/sim_drive.rs`.
 //!
-//! `cargo run -p hdmap-register --example register_sim -- out/demo [layout.gpkg|-] [errors.csv|-] [dx,dy]`
+//! `cargo run -p hdmap-register --example register_sim -- out/demo/sim [layout.gpkg|-] [errors.csv|-] [dx,dy]`
 
 use hdmap_core::FrameId;
 use hdmap_register::drive::{Constraints, RegisterConfig, ate, load_drive, match_scans, register};

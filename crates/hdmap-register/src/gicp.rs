@@ -395,16 +395,29 @@ fn error_at(
     cfg: &GicpConfig,
 ) -> f64 {
     let r = t.rotation.to_rotation_matrix().into_inner();
-    source_local
-        .par_iter()
+    let partial: Vec<f64> = source_local
+        .par_chunks(SUM_CHUNK)
         .enumerate()
-        .filter(|(i, _)| corr[*i] != u32::MAX)
-        .map(|(i, p)| {
-            residual(target, source, i, corr[i] as usize, p, t, &r, cfg)
-                .map_or(0.0, |(e, m, w)| w * e.dot(&(m * e)))
+        .map(|(c, chunk)| {
+            let mut sum = 0.0;
+            for (k, p) in chunk.iter().enumerate() {
+                let i = c * SUM_CHUNK + k;
+                if corr[i] != u32::MAX
+                    && let Some((e, m, w)) = residual(target, source, i, corr[i] as usize, p, t, &r, cfg)
+                {
+                    sum += w * e.dot(&(m * e));
+                }
+            }
+            sum
         })
-        .sum()
+        .collect();
+    partial.iter().sum()
 }
+
+/// Points per partial sum of the cost and the normal equations. Sums run over fixed chunks
+/// and are added in chunk order, so results do not depend on how rayon splits the work
+/// (a plain parallel `sum`/`reduce` associates differently from run to run).
+const SUM_CHUNK: usize = 4096;
 
 /// Sum over the correspondences `corr` of (H, b, error, inliers) at pose `t` (both clouds
 /// local). The error of a trial step is evaluated with the correspondences of the current
@@ -419,29 +432,51 @@ fn linearise(
 ) -> (Matrix6<f64>, Vector6<f64>, f64, usize) {
     let r = t.rotation.to_rotation_matrix().into_inner();
     let zero = || (Matrix6::zeros(), Vector6::zeros(), 0.0, 0usize);
-    source_local
-        .par_iter()
+    let partial: Vec<Normal> = source_local
+        .par_chunks(SUM_CHUNK)
         .enumerate()
-        .fold(zero, |mut acc, (i, p)| {
-            if corr[i] == u32::MAX {
-                return acc;
-            }
-            let Some((e, m, w)) = residual(target, source, i, corr[i] as usize, p, t, &r, cfg) else {
-                return acc;
-            };
-            let pv = Vector3::from(*p);
-            // e(δ) = q − T·exp(δ)·p; ∂e/∂ω = R[p]×, ∂e/∂v = −R.
-            let mut jac = nalgebra::Matrix3x6::zeros();
-            jac.fixed_view_mut::<3, 3>(0, 0).copy_from(&(r * skew(&pv)));
-            jac.fixed_view_mut::<3, 3>(0, 3).copy_from(&(-r));
-            let jtm = jac.transpose() * m * w;
-            acc.0 += jtm * jac;
-            acc.1 += jtm * e;
-            acc.2 += w * e.dot(&(m * e));
-            acc.3 += 1;
-            acc
+        .map(|(c, chunk)| {
+            chunk.iter().enumerate().fold(zero(), |acc, (k, p)| {
+                add_term(target, source, c * SUM_CHUNK + k, p, t, &r, corr, cfg, acc)
+            })
         })
-        .reduce(zero, |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2, a.3 + b.3))
+        .collect();
+    partial.into_iter().fold(zero(), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2, a.3 + b.3))
+}
+
+/// Normal equations H, b, the cost and the inlier count.
+type Normal = (Matrix6<f64>, Vector6<f64>, f64, usize);
+
+/// Adds point `i`'s term to the normal equations `acc` (unchanged without a correspondence).
+#[allow(clippy::too_many_arguments)]
+fn add_term(
+    target: &GicpCloud,
+    source: &GicpCloud,
+    i: usize,
+    p: &[f64; 3],
+    t: &Isometry3<f64>,
+    r: &Matrix3<f64>,
+    corr: &[u32],
+    cfg: &GicpConfig,
+    mut acc: Normal,
+) -> Normal {
+    if corr[i] == u32::MAX {
+        return acc;
+    }
+    let Some((e, m, w)) = residual(target, source, i, corr[i] as usize, p, t, r, cfg) else {
+        return acc;
+    };
+    let pv = Vector3::from(*p);
+    // e(δ) = q − T·exp(δ)·p; ∂e/∂ω = R[p]×, ∂e/∂v = −R.
+    let mut jac = nalgebra::Matrix3x6::zeros();
+    jac.fixed_view_mut::<3, 3>(0, 0).copy_from(&(r * skew(&pv)));
+    jac.fixed_view_mut::<3, 3>(0, 3).copy_from(&(-r));
+    let jtm = jac.transpose() * m * w;
+    acc.0 += jtm * jac;
+    acc.1 += jtm * e;
+    acc.2 += w * e.dot(&(m * e));
+    acc.3 += 1;
+    acc
 }
 
 fn exp_se3(d: &Vector6<f64>) -> Isometry3<f64> {

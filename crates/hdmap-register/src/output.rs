@@ -73,7 +73,8 @@ pub struct RegisterReport {
     pub cloud_points: usize,
     /// EPSG code of every output.
     pub epsg: u32,
-    /// The files written.
+    /// The files written, relative to the output directory (the report stays true when the
+    /// directory is moved, as `hdmap run` does).
     pub files: Vec<PathBuf>,
 }
 
@@ -155,16 +156,12 @@ pub fn write_outputs(
         epsg: origin.epsg,
         files: [files::TRAJECTORY, files::COVARIANCE, files::CLOUD, files::REPORT]
             .iter()
-            .map(|f| out_dir.join(f))
+            .map(PathBuf::from)
             .collect(),
     };
     let json = serde_json::to_string_pretty(&report)
         .map_err(|e| RegisterError::Input { path: files::REPORT.into(), message: e.to_string() })?;
-    hdmap_io::fsutil::write_atomic(&out_dir.join(files::REPORT), |w| {
-        use std::io::Write;
-        w.write_all(json.as_bytes())
-            .map_err(|source| hdmap_io::IoError::Os { path: out_dir.join(files::REPORT), source })
-    })?;
+    hdmap_io::fsutil::write_bytes_atomic(&out_dir.join(files::REPORT), json.as_bytes())?;
     Ok(report)
 }
 
