@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use hdmap_register::drive::{Constraints, RegisterConfig, load_drive, match_scans, register};
+use hdmap_register::drive::{Constraints, RegisterConfig};
 
 /// Which constraints `hdmap register` uses.
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -68,17 +68,13 @@ pub fn register_drive(a: &RegisterArgs) -> anyhow::Result<()> {
         _ => anyhow::bail!("--layout {}: expected a .gpkg or .geojson road layout", layout_path.display()),
     };
     let start = std::time::Instant::now();
-    let drive = load_drive(drive_dir, a.rig.as_deref(), &layout.origin, &cfg)?;
-    tracing::info!("{} keyframes georeferenced", drive.scans.len());
     let constraints = match a.constraints {
         ConstraintsArg::Gnss => Constraints::GnssOnly,
         ConstraintsArg::Scan => Constraints::ScanMatching,
         ConstraintsArg::Layout => Constraints::Layout,
     };
-    let edges = if constraints == Constraints::GnssOnly { Vec::new() } else { match_scans(&drive, &cfg)? };
-    let reg = register(&drive, &edges, Some(&layout), constraints, &cfg)?;
-    let report = hdmap_register::output::write_outputs(out, &drive, &reg)
-        .with_context(|| format!("writing {}", out.display()))?;
+    let report =
+        hdmap_register::output::register_drive(drive_dir, a.rig.as_deref(), &layout, constraints, &cfg, out)?;
     let fmt = |s: Option<hdmap_register::output::Spread>| {
         s.map(|s| format!("median {:.1}, p95 {:.1}, max {:.1}", s.median, s.p95, s.max)).unwrap_or("-".into())
     };

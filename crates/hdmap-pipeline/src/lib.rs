@@ -390,14 +390,12 @@ pub fn run(
         &[drive.clone(), layout_path.clone()],
         progress,
         |out| {
-            use hdmap_register::drive::{Constraints, load_drive, match_scans, register};
             let err = stage_err(Stage::Register);
             let layout = hdmap_io::layout::read_layout_gpkg(&layout_path)?;
-            let d = load_drive(&drive, None, &layout.origin, &c.register).map_err(|e| err(e.to_string()))?;
-            let edges = match_scans(&d, &c.register).map_err(|e| err(e.to_string()))?;
-            let reg = register(&d, &edges, Some(&layout), Constraints::Layout, &c.register)
-                .map_err(|e| err(e.to_string()))?;
-            let r = hdmap_register::output::write_outputs(out, &d, &reg).map_err(|e| err(e.to_string()))?;
+            let constraints = hdmap_register::drive::Constraints::Layout;
+            let r =
+                hdmap_register::output::register_drive(&drive, None, &layout, constraints, &c.register, out)
+                    .map_err(|e| err(e.to_string()))?;
             Ok(format!("{} keyframes, {} cloud points", r.keyframes, r.cloud_points))
         },
     )?);

@@ -208,3 +208,22 @@ fn write_covariances(path: &Path, reg: &Registration) -> Result<(), RegisterErro
     })?;
     Ok(())
 }
+
+/// The whole stage, as `hdmap register` and `hdmap run` do it: loads and georeferences the
+/// drive (`rig_path` instead of the drive's own rig), matches scans unless `constraints` is
+/// GNSS only, adjusts the trajectory and writes the outputs into `out_dir`.
+pub fn register_drive(
+    drive_dir: &Path,
+    rig_path: Option<&Path>,
+    layout: &hdmap_core::RoadLayout,
+    constraints: crate::drive::Constraints,
+    cfg: &crate::drive::RegisterConfig,
+    out_dir: &Path,
+) -> Result<RegisterReport, RegisterError> {
+    use crate::drive::{Constraints, load_drive, match_scans, register};
+    let drive = load_drive(drive_dir, rig_path, &layout.origin, cfg)?;
+    tracing::info!("{} keyframes georeferenced", drive.scans.len());
+    let edges = if constraints == Constraints::GnssOnly { Vec::new() } else { match_scans(&drive, cfg)? };
+    let reg = register(&drive, &edges, Some(layout), constraints, cfg)?;
+    write_outputs(out_dir, &drive, &reg)
+}
