@@ -53,7 +53,15 @@ pub fn export(a: &ExportArgs) -> anyhow::Result<()> {
     let cfg = match &a.config {
         Some(p) => {
             let text = std::fs::read_to_string(p).with_context(|| format!("{}", p.display()))?;
-            toml::from_str::<ExportConfig>(&text).with_context(|| format!("{}", p.display()))?
+            let mut cfg =
+                toml::from_str::<ExportConfig>(&text).with_context(|| format!("{}", p.display()))?;
+            // Paths in the config are relative to its folder.
+            if let (Some(grid), Some(base)) = (&cfg.ngii.geoid_grid, p.parent())
+                && grid.is_relative()
+            {
+                cfg.ngii.geoid_grid = Some(base.join(grid));
+            }
+            cfg
         }
         None => ExportConfig::default(),
     };
@@ -89,6 +97,20 @@ pub fn export(a: &ExportArgs) -> anyhow::Result<()> {
         l2.unshared_neighbours.len(),
         l2.overlapping_lanes.len()
     );
+    if s.ngii.layers.is_empty() {
+        println!(
+            "NGII shapefiles: not written ({})",
+            s.ngii.skipped.values().next().map_or("disabled", |v| v)
+        );
+    } else {
+        println!(
+            "NGII shapefiles: {} in EPSG:{}, ellipsoidal heights ({}) → {}",
+            s.ngii.layers.iter().map(|(l, n)| format!("{l} {n}")).collect::<Vec<_>>().join(", "),
+            cfg.ngii.epsg,
+            s.ngii.height_source,
+            a.out.join("road_layout/ngii").display()
+        );
+    }
     if let Some(c) = &cloud {
         println!(
             "point cloud: {} points in {} LAZ tiles of {} m → {}",

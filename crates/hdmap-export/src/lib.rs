@@ -11,10 +11,12 @@
 //! Every writer is atomic (temporary file + rename) and takes the map origin explicitly.
 
 pub mod lanelet2;
+pub mod ngii;
 pub mod pointcloud;
 pub mod projection;
 
 pub use lanelet2::{Flavour, Lanelet2Config, Lanelet2Summary, write_lanelet2};
+pub use ngii::{NgiiConfig, NgiiSummary, write_ngii};
 pub use pointcloud::{AutowareSummary, Tile, write_autoware_map, write_laz_tiles};
 pub use projection::MapProjection;
 
@@ -24,6 +26,8 @@ pub use projection::MapProjection;
 pub struct ExportConfig {
     /// Lanelet2 writing.
     pub lanelet2: Lanelet2Config,
+    /// The NGII / NAVER LABS shapefiles.
+    pub ngii: NgiiConfig,
     /// Side of the Autoware PCD tiles, metres (Autoware recommends about 20 m; above 100 m
     /// dynamic map loading suffers).
     pub pcd_tile_m: f64,
@@ -33,7 +37,12 @@ pub struct ExportConfig {
 
 impl Default for ExportConfig {
     fn default() -> Self {
-        Self { lanelet2: Lanelet2Config::default(), pcd_tile_m: 20.0, laz_tile_m: 100.0 }
+        Self {
+            lanelet2: Lanelet2Config::default(),
+            ngii: NgiiConfig::default(),
+            pcd_tile_m: 20.0,
+            laz_tile_m: 100.0,
+        }
     }
 }
 
@@ -41,6 +50,7 @@ impl ExportConfig {
     /// Checks every value; the message names the key.
     pub fn validate(&self) -> Result<(), ExportError> {
         self.lanelet2.validate()?;
+        self.ngii.validate()?;
         for (key, v) in [("pcd_tile_m", self.pcd_tile_m), ("laz_tile_m", self.laz_tile_m)] {
             if !(v.is_finite() && v > 0.0) {
                 return Err(ExportError::Layout(format!(
@@ -57,6 +67,8 @@ impl ExportConfig {
 pub struct ExportSummary {
     /// `road_layout/lanelet2_map.osm`.
     pub lanelet2: Lanelet2Summary,
+    /// `road_layout/ngii/` shapefiles.
+    pub ngii: NgiiSummary,
     /// `pointcloud/` LAZ tiles (empty without a cloud).
     pub laz_tiles: Vec<Tile>,
     /// `autoware_map/`.
@@ -64,7 +76,7 @@ pub struct ExportSummary {
 }
 
 /// Writes every layer of a map into `out`: `road_layout/` (lanelet2_map.osm, layout.gpkg,
-/// layout.geojson), `pointcloud/` (LAZ tiles, with a cloud) and `autoware_map/`.
+/// layout.geojson, `ngii/` shapefiles), `pointcloud/` (LAZ tiles, with a cloud) and `autoware_map/`.
 ///
 /// The layout must validate (errors name the first findings); the cloud must be in the
 /// layout's CRS. Findings the map can live with go to `issues`.
@@ -89,6 +101,11 @@ pub fn export_map(
     hdmap_io::layout::write_layout_gpkg(&road.join("layout.gpkg"), layout)?;
     hdmap_io::layout::write_layout_geojson(&road.join("layout.geojson"), layout)?;
     let lanelet2 = write_lanelet2(&road.join("lanelet2_map.osm"), layout, &config.lanelet2, issues)?;
+    let ngii = if config.ngii.enabled {
+        write_ngii(&road.join("ngii"), layout, &config.ngii, issues)?
+    } else {
+        NgiiSummary::default()
+    };
     let laz_tiles = match cloud {
         Some(c) => write_laz_tiles(&out.join("pointcloud"), c, &layout.origin, config.laz_tile_m)?,
         None => Vec::new(),
@@ -101,7 +118,7 @@ pub fn export_map(
         &config.lanelet2,
         issues,
     )?;
-    Ok(ExportSummary { lanelet2, laz_tiles, autoware })
+    Ok(ExportSummary { lanelet2, ngii, laz_tiles, autoware })
 }
 
 /// Errors of the exporters; each names the file or element concerned.

@@ -401,26 +401,25 @@ pub fn run(
     )?);
     let cloud_path = job.join(Stage::Register.name()).join(hdmap_register::output::files::CLOUD);
 
-    reports.push(run_stage(
-        &job,
-        Stage::Export,
-        toml_sha(&c.export),
-        &[layout_path.clone(), cloud_path.clone()],
-        progress,
-        |out| {
-            let err = stage_err(Stage::Export);
-            let layout = hdmap_io::layout::read_layout_gpkg(&layout_path)?;
-            let cloud = hdmap_io::las::read_las(&cloud_path, |_| {})?.cloud;
-            let s = hdmap_export::export_map(out, &layout, Some(&cloud), &c.export, &mut stage_issues)
-                .map_err(|e| err(e.to_string()))?;
-            Ok(format!(
-                "{} lanelets, {} LAZ tiles, {} PCD tiles",
-                s.lanelet2.lanelets,
-                s.laz_tiles.len(),
-                s.autoware.tiles.len()
-            ))
-        },
-    )?);
+    // Paths in [export] are relative to the config file; the geoid grid is an input.
+    let mut export_cfg = c.export.clone();
+    export_cfg.ngii.geoid_grid = export_cfg.ngii.geoid_grid.as_deref().map(|p| config.resolve(p));
+    let mut export_inputs = vec![layout_path.clone(), cloud_path.clone()];
+    export_inputs.extend(export_cfg.ngii.geoid_grid.clone());
+    reports.push(run_stage(&job, Stage::Export, toml_sha(&c.export), &export_inputs, progress, |out| {
+        let err = stage_err(Stage::Export);
+        let layout = hdmap_io::layout::read_layout_gpkg(&layout_path)?;
+        let cloud = hdmap_io::las::read_las(&cloud_path, |_| {})?.cloud;
+        let s = hdmap_export::export_map(out, &layout, Some(&cloud), &export_cfg, &mut stage_issues)
+            .map_err(|e| err(e.to_string()))?;
+        Ok(format!(
+            "{} lanelets, {} NGII shapefiles, {} LAZ tiles, {} PCD tiles",
+            s.lanelet2.lanelets,
+            s.ngii.layers.len(),
+            s.laz_tiles.len(),
+            s.autoware.tiles.len()
+        ))
+    })?);
     issues.extend(stage_issues);
     Ok(reports)
 }
