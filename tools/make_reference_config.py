@@ -25,6 +25,7 @@ SECTIONS = {
     "export": ("crates/hdmap-export/src/lib.rs", "ExportConfig"),
     "export.lanelet2": ("crates/hdmap-export/src/lanelet2.rs", "Lanelet2Config"),
     "export.ngii": ("crates/hdmap-export/src/ngii.rs", "NgiiConfig"),
+    "export.opendrive": ("crates/hdmap-export/src/opendrive.rs", "OpenDriveConfig"),
 }
 
 

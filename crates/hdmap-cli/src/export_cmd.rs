@@ -97,6 +97,18 @@ pub fn export(a: &ExportArgs) -> anyhow::Result<()> {
         l2.unshared_neighbours.len(),
         l2.overlapping_lanes.len()
     );
+    let od = &s.opendrive;
+    println!(
+        "OpenDRIVE 1.8: {} roads ({} in {} junctions), {} lanes; reference line within {:.1} cm, lane boundaries \
+         within {:.1} cm of the layout → {}",
+        od.roads,
+        od.connecting_roads,
+        od.junctions,
+        od.lanes,
+        od.max_reference_error_m * 100.0,
+        od.max_boundary_error_m * 100.0,
+        a.out.join("road_layout/map.xodr").display()
+    );
     if s.ngii.layers.is_empty() {
         println!(
             "NGII shapefiles: not written ({})",

@@ -62,9 +62,16 @@ enum Command {
     /// Run the whole pipeline of a config into its job directory (stages whose inputs did not
     /// change are skipped; a killed run resumes).
     Run(run_cmd::RunArgs),
-    /// Export the road layout (Lanelet2 OSM, GeoPackage, GeoJSON) and the point cloud (LAZ
-    /// tiles) and write the Autoware map directory.
+    /// Export the road layout (Lanelet2 OSM, GeoPackage, GeoJSON, OpenDRIVE, NGII shapefiles)
+    /// and the point cloud (LAZ tiles) and write the Autoware map directory.
     Export(export_cmd::ExportArgs),
+    /// Package a finished job as a dataset: layers, metadata, licence, previews, checksums.
+    Publish(run_cmd::PublishArgs),
+    /// Check a published dataset against its manifest.json.
+    Verify {
+        /// A folder written by `hdmap publish`.
+        dir: PathBuf,
+    },
     /// Train a model.
     #[command(subcommand)]
     Train(TrainCommand),
@@ -329,6 +336,8 @@ fn main() -> ExitCode {
         Command::Register(a) => report(register_cmd::register_drive(&a)),
         Command::Export(a) => report(export_cmd::export(&a)),
         Command::Run(a) => report(run_cmd::run(&a)),
+        Command::Publish(a) => report(run_cmd::publish(&a)),
+        Command::Verify { dir } => report(run_cmd::verify(&dir)),
         Command::Train(TrainCommand::Layout(a)) => report(layout_cmd::train_layout(&a)),
         Command::Sim { config, out, seed, aerial_only } => report(sim(&config, &out, seed, aerial_only)),
     }

@@ -38,7 +38,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<()> {
     };
     let mut issues = Issues::new();
     let reports = hdmap_pipeline::run(&cfg, &mut progress, &mut issues)?;
-    progress(Stage::Export, "done");
+    progress(Stage::Report, "done");
     for r in &reports {
         if r.skipped {
             println!("{:9} up to date       {}", r.stage.name(), r.dir.display());
@@ -50,5 +50,67 @@ pub fn run(a: &RunArgs) -> anyhow::Result<()> {
         tracing::warn!("{i}");
     }
     println!("effective config: {}", cfg.job_dir().join("config.toml").display());
+    println!(
+        "report: {}",
+        cfg.job_dir().join(hdmap_pipeline::report::REPORT_DIR).join("index.html").display()
+    );
     Ok(())
+}
+
+/// Arguments of `hdmap publish`.
+#[derive(clap::Args)]
+pub struct PublishArgs {
+    /// A job directory of `hdmap run` (its export stage finished).
+    pub job: PathBuf,
+    /// Where to write the dataset (must not exist).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The licence text to ship as LICENSE.
+    #[arg(long)]
+    pub licence: PathBuf,
+    /// The licence's SPDX id, e.g. CC-BY-4.0.
+    #[arg(long)]
+    pub licence_id: String,
+    /// The dataset's name (default: the job folder's name).
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+/// Runs `hdmap publish`.
+pub fn publish(a: &PublishArgs) -> anyhow::Result<()> {
+    let opts = hdmap_pipeline::publish::PublishOptions {
+        licence_file: a.licence.clone(),
+        licence_id: a.licence_id.clone(),
+        name: a.name.clone(),
+    };
+    let m = hdmap_pipeline::publish::publish(&a.job, &a.out, &opts)?;
+    for (name, l) in &m.layers {
+        if l.present {
+            println!("{name}: {}", l.content);
+        } else {
+            println!("{name}: absent ({})", l.note);
+        }
+    }
+    println!(
+        "EPSG:{}, heights {}, coverage {:.3} km², licence {} → {}",
+        m.epsg,
+        m.vertical_datum,
+        m.coverage_km2,
+        m.licence,
+        a.out.display()
+    );
+    Ok(())
+}
+
+/// Runs `hdmap verify`: exits with an error listing every problem.
+pub fn verify(dir: &std::path::Path) -> anyhow::Result<()> {
+    let problems = hdmap_pipeline::publish::verify(dir)?;
+    if problems.is_empty() {
+        println!("{}: every file matches manifest.json", dir.display());
+        return Ok(());
+    }
+    for p in &problems {
+        println!("{}: {p}", dir.display());
+    }
+    anyhow::bail!("{}: {} problems", dir.display(), problems.len())
 }

@@ -1,6 +1,8 @@
 //! `hdmap run`: a clean run of the demo pipeline, a second run that skips every stage, and a
 //! run killed with SIGKILL at three moments and resumed — whose stage outputs are
-//! byte-identical to the clean run's.
+//! byte-identical to the clean run's. The report of the clean run renders in headless
+//! Chromium with every figure loaded (the report itself is rebuilt each run: its timings
+//! differ, so it is not among the byte-identical stage outputs).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -37,7 +39,8 @@ fn write_config(dir: &Path, job: &str) -> std::path::PathBuf {
     let scenario = write_scenario(dir);
     let path = dir.join(format!("{job}.toml"));
     let text = format!(
-        "[job]\ndir = \"{job}\"\n\n[inputs]\nsimulate = \"{}\"\nvertical_datum = \"kngeoid18\"\n",
+        "[job]\ndir = \"{job}\"\n\n[inputs]\nsimulate = \"{}\"\nvertical_datum = \"kngeoid18\"\n\n\
+         [export.ngii]\ngeoid_undulation_m = 23.0\n",
         scenario.display()
     );
     std::fs::write(&path, text).expect("config");
@@ -89,8 +92,12 @@ fn killed_runs_resume_to_the_same_bytes_and_unchanged_stages_are_skipped() {
     };
     let clean = hashes(&dir.path().join("clean"));
     assert!(
-        clean.keys().any(|k| k.ends_with("lanelet2_map.osm")) && clean.keys().any(|k| k.ends_with(".pcd"))
+        clean.keys().any(|k| k.ends_with("lanelet2_map.osm"))
+            && clean.keys().any(|k| k.ends_with(".pcd"))
+            && clean.keys().any(|k| k.ends_with("A3_LINK_3D.shp"))
     );
+    report_renders_in_chromium(&dir.path().join("clean"));
+    publish_and_verify(&dir.path().join("clean"), dir.path());
 
     // Nothing changed: every stage is skipped.
     let again = run(&clean_cfg);
@@ -141,4 +148,168 @@ fn killed_runs_resume_to_the_same_bytes_and_unchanged_stages_are_skipped() {
         .filter(|n| n.starts_with('.'))
         .collect();
     assert!(leftovers.is_empty(), "partial stage directories left: {leftovers:?}");
+}
+
+/// Headless Chromium (Debian's, installed by tools/setup) opens `report/index.html` from disk:
+/// the page's own check finds every figure loaded, and a screenshot is taken (kept at
+/// `target/tmp/report_screenshot.png`) and is not blank.
+fn report_renders_in_chromium(job: &Path) {
+    let index = job.join("report/index.html");
+    assert!(index.exists(), "no report at {}", index.display());
+    let profile = tempfile::tempdir().expect("profile dir");
+    let chromium = |extra: &[String]| {
+        let out = Command::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--hide-scrollbars",
+                "--virtual-time-budget=10000",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .args(extra)
+            .arg(format!("file://{}", index.display()))
+            .output()
+            .expect("run chromium (tools/setup installs it)");
+        assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let dom = chromium(&["--dump-dom".to_string()]);
+    let loaded =
+        dom.split("data-images-loaded=\"").nth(1).and_then(|r| r.split('"').next()).unwrap_or_else(|| {
+            panic!("the page's image check did not run:\n{}", &dom[..dom.len().min(2000)])
+        });
+    let (ok, total) = loaded.split_once('/').expect("k/n");
+    assert_eq!(ok, total, "figures loaded: {loaded}");
+    assert!(total.parse::<usize>().expect("n") >= 3, "figures: {loaded}");
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report_screenshot.png");
+    let _ = std::fs::remove_file(&shot);
+    chromium(&[format!("--screenshot={}", shot.display()), "--window-size=1200,3200".to_string()]);
+    let img = image::open(&shot).expect("screenshot").to_rgb8();
+    let first = *img.get_pixel(0, 0);
+    let differing = img.pixels().filter(|p| **p != first).count();
+    assert!(
+        differing > (img.width() * img.height() / 10) as usize,
+        "screenshot {} is nearly uniform",
+        shot.display()
+    );
+    eprintln!("report: {loaded} figures loaded; screenshot {}", shot.display());
+}
+
+fn hdmap(args: &[&std::ffi::OsStr]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_hdmap")).args(args).output().expect("run hdmap");
+    (
+        out.status.success(),
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+    )
+}
+
+/// `hdmap publish` packages the job: layers byte-identical to the export stage, metadata with
+/// CRS, datum, origin, a closed coverage polygon holding every lane, the licence; `hdmap verify`
+/// passes it and catches a changed, a missing and an unlisted file.
+fn publish_and_verify(job: &Path, tmp: &Path) {
+    use std::ffi::OsStr;
+    let licence = tmp.join("LICENSE.txt");
+    std::fs::write(&licence, "Creative Commons Attribution 4.0 International (test text)\n")
+        .expect("licence");
+    let out = tmp.join("published");
+    let (ok, said) = hdmap(&[
+        OsStr::new("publish"),
+        job.as_os_str(),
+        OsStr::new("--out"),
+        out.as_os_str(),
+        OsStr::new("--licence"),
+        licence.as_os_str(),
+        OsStr::new("--licence-id"),
+        OsStr::new("CC-BY-4.0"),
+    ]);
+    assert!(ok, "publish failed: {said}");
+    // Publishing over an existing folder is refused.
+    let (again, said_again) = hdmap(&[
+        OsStr::new("publish"),
+        job.as_os_str(),
+        OsStr::new("--out"),
+        out.as_os_str(),
+        OsStr::new("--licence"),
+        licence.as_os_str(),
+        OsStr::new("--licence-id"),
+        OsStr::new("CC-BY-4.0"),
+    ]);
+    assert!(!again && said_again.contains("already exists"), "{said_again}");
+
+    // Every file of the export stage's layers is in the dataset, same bytes.
+    let export = job.join("export");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).expect("manifest"))
+            .expect("json");
+    let files = manifest["files"].as_object().expect("files");
+    let stage: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(export.join("manifest.json")).expect("stage"))
+            .expect("json");
+    for (rel, sha) in stage["outputs"].as_object().expect("outputs") {
+        assert_eq!(files[rel.as_str()]["sha256"], *sha, "{rel}");
+    }
+    for (rel, entry) in files {
+        let bytes = std::fs::read(out.join(rel)).expect("listed file");
+        assert_eq!(entry["sha256"].as_str(), Some(format!("{:x}", Sha256::digest(&bytes)).as_str()), "{rel}");
+        assert_eq!(entry["bytes"].as_u64(), Some(bytes.len() as u64), "{rel}");
+    }
+    assert!(files.contains_key("previews/layout_on_ortho.png") && files.contains_key("LICENSE"));
+
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metadata.json")).expect("metadata"))
+            .expect("json");
+    assert_eq!(meta["epsg"].as_u64(), Some(5186));
+    assert_eq!(meta["vertical_datum"].as_str(), Some("kngeoid18"));
+    assert_eq!(meta["licence"].as_str(), Some("CC-BY-4.0"));
+    assert_eq!(meta["layers"]["visual_features"]["present"].as_bool(), Some(false));
+    assert!(meta["layers"]["point_cloud"]["accuracy"]["sigma_xy_median_cm"].as_f64().is_some(), "{meta}");
+    // The coverage polygon (closed) holds every lane centre-line vertex of the layout.
+    let ring: Vec<[f64; 2]> = meta["coverage"]
+        .as_array()
+        .expect("coverage")
+        .iter()
+        .map(|p| [p[0].as_f64().expect("x"), p[1].as_f64().expect("y")])
+        .collect();
+    assert!(ring.len() >= 4 && ring.first() == ring.last());
+    let layout = hdmap_io::layout::read_layout_gpkg(&job.join("layout/layout.gpkg")).expect("layout");
+    let inside = |q: [f64; 2]| {
+        // Convex ring: q is on the same side of every edge (or on it).
+        let s: Vec<f64> = ring
+            .windows(2)
+            .map(|w| (w[1][0] - w[0][0]) * (q[1] - w[0][1]) - (w[1][1] - w[0][1]) * (q[0] - w[0][0]))
+            .collect();
+        s.iter().all(|v| *v >= -1e-6) || s.iter().all(|v| *v <= 1e-6)
+    };
+    for l in &layout.lanes {
+        for p in &l.center_line {
+            assert!(inside([p.x, p.y]), "lane {} vertex outside the coverage", l.id);
+        }
+    }
+
+    let verify = || hdmap(&[OsStr::new("verify"), out.as_os_str()]);
+    let (ok, said) = verify();
+    assert!(ok, "verify of an intact dataset: {said}");
+    // A changed byte, a removed file, an unlisted file: each is named.
+    let osm = out.join("road_layout/lanelet2_map.osm");
+    let mut text = std::fs::read(&osm).expect("osm");
+    let k = text.len() / 2;
+    text[k] = if text[k] == b'1' { b'2' } else { b'1' };
+    std::fs::write(&osm, text).expect("tamper");
+    std::fs::remove_file(out.join("previews/cloud_top_down.png")).expect("remove");
+    std::fs::write(out.join("notes.txt"), "extra").expect("extra");
+    let (ok, said) = verify();
+    assert!(!ok, "verify passed a tampered dataset: {said}");
+    for what in [
+        "road_layout/lanelet2_map.osm: SHA-256",
+        "previews/cloud_top_down.png: missing",
+        "notes.txt: not in the manifest",
+    ] {
+        assert!(said.contains(what), "verify did not report {what:?}:\n{said}");
+    }
 }

@@ -12,11 +12,13 @@
 
 pub mod lanelet2;
 pub mod ngii;
+pub mod opendrive;
 pub mod pointcloud;
 pub mod projection;
 
 pub use lanelet2::{Flavour, Lanelet2Config, Lanelet2Summary, write_lanelet2};
 pub use ngii::{NgiiConfig, NgiiSummary, write_ngii};
+pub use opendrive::{OpenDriveConfig, OpenDriveSummary, write_opendrive};
 pub use pointcloud::{AutowareSummary, Tile, write_autoware_map, write_laz_tiles};
 pub use projection::MapProjection;
 
@@ -28,6 +30,8 @@ pub struct ExportConfig {
     pub lanelet2: Lanelet2Config,
     /// The NGII / NAVER LABS shapefiles.
     pub ngii: NgiiConfig,
+    /// The OpenDRIVE 1.8 file.
+    pub opendrive: OpenDriveConfig,
     /// Side of the Autoware PCD tiles, metres (Autoware recommends about 20 m; above 100 m
     /// dynamic map loading suffers).
     pub pcd_tile_m: f64,
@@ -40,6 +44,7 @@ impl Default for ExportConfig {
         Self {
             lanelet2: Lanelet2Config::default(),
             ngii: NgiiConfig::default(),
+            opendrive: OpenDriveConfig::default(),
             pcd_tile_m: 20.0,
             laz_tile_m: 100.0,
         }
@@ -51,6 +56,7 @@ impl ExportConfig {
     pub fn validate(&self) -> Result<(), ExportError> {
         self.lanelet2.validate()?;
         self.ngii.validate()?;
+        self.opendrive.validate()?;
         for (key, v) in [("pcd_tile_m", self.pcd_tile_m), ("laz_tile_m", self.laz_tile_m)] {
             if !(v.is_finite() && v > 0.0) {
                 return Err(ExportError::Layout(format!(
@@ -69,6 +75,8 @@ pub struct ExportSummary {
     pub lanelet2: Lanelet2Summary,
     /// `road_layout/ngii/` shapefiles.
     pub ngii: NgiiSummary,
+    /// `road_layout/map.xodr`.
+    pub opendrive: OpenDriveSummary,
     /// `pointcloud/` LAZ tiles (empty without a cloud).
     pub laz_tiles: Vec<Tile>,
     /// `autoware_map/`.
@@ -76,7 +84,7 @@ pub struct ExportSummary {
 }
 
 /// Writes every layer of a map into `out`: `road_layout/` (lanelet2_map.osm, layout.gpkg,
-/// layout.geojson, `ngii/` shapefiles), `pointcloud/` (LAZ tiles, with a cloud) and `autoware_map/`.
+/// layout.geojson, map.xodr, `ngii/` shapefiles), `pointcloud/` (LAZ tiles, with a cloud) and `autoware_map/`.
 ///
 /// The layout must validate (errors name the first findings); the cloud must be in the
 /// layout's CRS. Findings the map can live with go to `issues`.
@@ -101,6 +109,7 @@ pub fn export_map(
     hdmap_io::layout::write_layout_gpkg(&road.join("layout.gpkg"), layout)?;
     hdmap_io::layout::write_layout_geojson(&road.join("layout.geojson"), layout)?;
     let lanelet2 = write_lanelet2(&road.join("lanelet2_map.osm"), layout, &config.lanelet2, issues)?;
+    let opendrive = write_opendrive(&road.join("map.xodr"), layout, &config.opendrive, issues)?;
     let ngii = if config.ngii.enabled {
         write_ngii(&road.join("ngii"), layout, &config.ngii, issues)?
     } else {
@@ -118,7 +127,7 @@ pub fn export_map(
         &config.lanelet2,
         issues,
     )?;
-    Ok(ExportSummary { lanelet2, ngii, laz_tiles, autoware })
+    Ok(ExportSummary { lanelet2, ngii, opendrive, laz_tiles, autoware })
 }
 
 /// Errors of the exporters; each names the file or element concerned.

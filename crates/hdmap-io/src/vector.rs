@@ -349,8 +349,12 @@ fn write_layer(path: &Path, ds: &mut Dataset, layer: &VectorLayer, srs: &Spatial
             }
         }
     }
+    // A shapefile's .dbf header holds the date it was written: fix it, like OGR_CURRENT_DATE
+    // for GeoPackages, so that outputs are byte-identical from run to run.
+    let shp_options = ["DBF_DATE_LAST_UPDATE=2000-01-01"];
+    let options = (ds.driver().short_name() == "ESRI Shapefile").then_some(&shp_options[..]);
     let lyr = ds
-        .create_layer(LayerOptions { name: &layer.name, srs: Some(srs), ty, options: None })
+        .create_layer(LayerOptions { name: &layer.name, srs: Some(srs), ty, options })
         .map_err(gdal_err(path))?;
     let fields: Vec<(&str, OGRFieldType::Type)> = schema.iter().map(|(k, v)| (*k, *v)).collect();
     lyr.create_defn_fields(&fields).map_err(gdal_err(path))?;

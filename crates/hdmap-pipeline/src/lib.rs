@@ -12,7 +12,9 @@
 //! partial directory the next run discards: resuming gives the same bytes as an uninterrupted
 //! run, because every stage is deterministic for its inputs and config.
 //!
-//! The effective config (every default filled in) is written to `<job>/config.toml`.
+//! The effective config (every default filled in) is written to `<job>/config.toml`. Each run
+//! ends by rebuilding `<job>/report/` ([`report`]): the layout over the orthophoto, the cloud,
+//! the registration's paint residuals, per-stage metrics and timings.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,6 +26,9 @@ use hdmap_layout::LayoutConfig;
 use hdmap_register::drive::RegisterConfig;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+pub mod publish;
+pub mod report;
 
 /// The whole job: where it goes, what it reads, one section per stage.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -81,6 +86,8 @@ pub enum Stage {
     Register,
     /// Layers, Autoware directory.
     Export,
+    /// `report/index.html` with figures, metrics and timings (rebuilt every run).
+    Report,
 }
 
 impl Stage {
@@ -91,6 +98,7 @@ impl Stage {
             Stage::Layout => "layout",
             Stage::Register => "register",
             Stage::Export => "export",
+            Stage::Report => "report",
         }
     }
 }
@@ -337,6 +345,7 @@ fn run_stage(
         std::fs::remove_dir_all(&old).map_err(os(&old))?;
     }
     let seconds = start.elapsed().as_secs_f64();
+    report::record_timing(job, stage, seconds, &summary)?;
     progress(stage, &summary);
     Ok(StageReport { stage, skipped: false, seconds, dir, summary })
 }
@@ -413,13 +422,34 @@ pub fn run(
         let s = hdmap_export::export_map(out, &layout, Some(&cloud), &export_cfg, &mut stage_issues)
             .map_err(|e| err(e.to_string()))?;
         Ok(format!(
-            "{} lanelets, {} NGII shapefiles, {} LAZ tiles, {} PCD tiles",
+            "{} lanelets, {} OpenDRIVE roads, {} NGII shapefiles, {} LAZ tiles, {} PCD tiles",
             s.lanelet2.lanelets,
+            s.opendrive.roads,
             s.ngii.layers.len(),
             s.laz_tiles.len(),
             s.autoware.tiles.len()
         ))
     })?);
     issues.extend(stage_issues);
+    progress(Stage::Report, "running");
+    let start = std::time::Instant::now();
+    let r = report::write_report(config, &reports, issues)?;
+    let summary = match &r.paint {
+        Some(p) => format!(
+            "{} figures; paint points to layout median {:.1} cm, p95 {:.1} cm",
+            r.figures.len(),
+            p.median_cm,
+            p.p95_cm
+        ),
+        None => format!("{} figures", r.figures.len()),
+    };
+    progress(Stage::Report, &summary);
+    reports.push(StageReport {
+        stage: Stage::Report,
+        skipped: false,
+        seconds: start.elapsed().as_secs_f64(),
+        dir: job.join(report::REPORT_DIR),
+        summary,
+    });
     Ok(reports)
 }
