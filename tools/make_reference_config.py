@@ -22,6 +22,8 @@ SECTIONS = {
     "register.georef": ("crates/hdmap-register/src/georef.rs", "GeorefConfig"),
     "register.gicp": ("crates/hdmap-register/src/gicp.rs", "GicpConfig"),
     "register.anchor": ("crates/hdmap-register/src/anchor.rs", "AnchorConfig"),
+    "clean": ("crates/hdmap-dynamic/src/lib.rs", "CleanConfig"),
+    "clean.visibility": ("crates/hdmap-dynamic/src/visibility.rs", "VisibilityConfig"),
     "export": ("crates/hdmap-export/src/lib.rs", "ExportConfig"),
     "export.lanelet2": ("crates/hdmap-export/src/lanelet2.rs", "Lanelet2Config"),
     "export.ngii": ("crates/hdmap-export/src/ngii.rs", "NgiiConfig"),

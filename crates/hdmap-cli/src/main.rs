@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 mod calib_cmd;
+mod clean_cmd;
 mod export_cmd;
 mod layout_cmd;
 mod register_cmd;
@@ -59,6 +60,9 @@ enum Command {
     /// Georeference a drive's scans and register them onto a road layout: corrected
     /// trajectory, covariances, aligned cloud, residual report.
     Register(register_cmd::RegisterArgs),
+    /// Remove moving cars, people and cyclists from a registered cloud (free-space check over
+    /// the whole drive): static.laz, removed.laz, report.json.
+    Clean(clean_cmd::CleanArgs),
     /// Run the whole pipeline of a config into its job directory (stages whose inputs did not
     /// change are skipped; a killed run resumes).
     Run(run_cmd::RunArgs),
@@ -336,6 +340,7 @@ fn main() -> ExitCode {
         Command::Register(a) => report(register_cmd::register_drive(&a)),
         Command::Export(a) => report(export_cmd::export(&a)),
         Command::Run(a) => report(run_cmd::run(&a)),
+        Command::Clean(a) => report(clean_cmd::clean(&a)),
         Command::Publish(a) => report(run_cmd::publish(&a)),
         Command::Verify { dir } => report(run_cmd::verify(&dir)),
         Command::Train(TrainCommand::Layout(a)) => report(layout_cmd::train_layout(&a)),

@@ -1,7 +1,7 @@
 //! hdmap-pipeline: one TOML config, the stages in order, a job directory that resumes.
 //!
 //! [`run`] runs `sim` (when the config asks for a simulated scenario), `layout` (orthophoto →
-//! road layout), `register` (drive onto the layout) and `export` (every layer, the Autoware
+//! road layout), `register` (drive onto the layout), `clean` (traffic out of the cloud) and `export` (every layer, the Autoware
 //! directory) into `<job>/<stage>/`. This is the only crate that knows the stage order.
 //!
 //! Every stage directory carries a `manifest.json`: the hdmap version, the SHA-256 of the
@@ -44,6 +44,9 @@ pub struct PipelineConfig {
     /// Registration (`hdmap register`).
     #[serde(default)]
     pub register: RegisterConfig,
+    /// Dynamic-object removal (`hdmap clean`).
+    #[serde(default)]
+    pub clean: hdmap_dynamic::CleanConfig,
     /// Export (`hdmap export`).
     #[serde(default)]
     pub export: ExportConfig,
@@ -84,6 +87,8 @@ pub enum Stage {
     Layout,
     /// Drive → registered trajectory and cloud.
     Register,
+    /// Registered cloud → static cloud (cars, people and cyclists removed).
+    Clean,
     /// Layers, Autoware directory.
     Export,
     /// `report/index.html` with figures, metrics and timings (rebuilt every run).
@@ -97,6 +102,7 @@ impl Stage {
             Stage::Sim => "sim",
             Stage::Layout => "layout",
             Stage::Register => "register",
+            Stage::Clean => "clean",
             Stage::Export => "export",
             Stage::Report => "report",
         }
@@ -190,6 +196,7 @@ pub fn load_config(path: &Path) -> Result<LoadedConfig, PipelineError> {
         return Err(err("[inputs] needs `simulate`, or `ortho` and `drive`".into()));
     }
     config.register.validate().map_err(|m| err(format!("[register] {m}")))?;
+    config.clean.validate().map_err(|m| err(format!("[clean] {m}")))?;
     config.export.validate().map_err(|e| err(format!("[export] {e}")))?;
     let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
     Ok(LoadedConfig { config, path: path.to_path_buf(), base })
@@ -408,7 +415,34 @@ pub fn run(
             Ok(format!("{} keyframes, {} cloud points", r.keyframes, r.cloud_points))
         },
     )?);
-    let cloud_path = job.join(Stage::Register.name()).join(hdmap_register::output::files::CLOUD);
+    let registered = job.join(Stage::Register.name());
+    let registered_cloud = registered.join(hdmap_register::output::files::CLOUD);
+    let trajectory = registered.join(hdmap_register::output::files::TRAJECTORY);
+
+    reports.push(run_stage(
+        &job,
+        Stage::Clean,
+        toml_sha(&c.clean),
+        &[registered_cloud.clone(), trajectory.clone()],
+        progress,
+        |out| {
+            let err = stage_err(Stage::Clean);
+            let cloud = hdmap_io::las::read_las(&registered_cloud, |_| {})?.cloud;
+            let traj = hdmap_io::trajectory::read_pose_csv(
+                &trajectory,
+                hdmap_core::FrameId::World,
+                hdmap_core::FrameId::Lidar(0),
+            )?;
+            let scans =
+                hdmap_dynamic::scans_from_cloud(&registered_cloud.display().to_string(), &cloud, &traj)
+                    .map_err(|e| err(e.to_string()))?;
+            let reasons = hdmap_dynamic::free_space(&scans, &c.clean.visibility);
+            let r = hdmap_dynamic::write_outputs(out, &cloud, &reasons, scans.len(), &c.clean)
+                .map_err(|e| err(e.to_string()))?;
+            Ok(format!("{} of {} points removed over {} scans", r.removed, r.points, r.scans))
+        },
+    )?);
+    let cloud_path = job.join(Stage::Clean.name()).join(hdmap_dynamic::files::STATIC);
 
     // Paths in [export] are relative to the config file; the geoid grid is an input.
     let mut export_cfg = c.export.clone();

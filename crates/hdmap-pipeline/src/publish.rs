@@ -163,7 +163,13 @@ pub fn publish(job: &Path, out: &Path, opts: &PublishOptions) -> Result<Metadata
     }
     // Previews from the report.
     let report_dir = job.join(report::REPORT_DIR);
-    for f in [report::figures::LAYOUT, report::figures::CLOUD, report::figures::RESIDUALS] {
+    for f in [
+        report::figures::LAYOUT,
+        report::figures::CLOUD,
+        report::figures::CLOUD_AFTER,
+        report::figures::REMOVED,
+        report::figures::RESIDUALS,
+    ] {
         let src = report_dir.join(f);
         if src.exists() {
             let dst = partial.join("previews").join(f);
@@ -255,7 +261,10 @@ pub fn publish(job: &Path, out: &Path, opts: &PublishOptions) -> Result<Metadata
                 metrics.as_ref().map_or(0, |m| m.cloud_points)
             ),
             accuracy: cloud_acc,
-            note: "registered keyframe scans; dynamic objects are not yet removed".into(),
+            note:
+                "registered keyframe scans with moving objects removed by the free-space check (objects that \
+                   never moved while in view, e.g. parked cars or a car driving along with the vehicle, stay)"
+                    .into(),
         },
     );
     layers.insert(

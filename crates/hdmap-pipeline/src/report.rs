@@ -32,6 +32,10 @@ pub mod figures {
     pub const CLOUD: &str = "cloud_top_down.png";
     /// Paint-point residual heat map over the cloud.
     pub const RESIDUALS: &str = "registration_residuals.png";
+    /// The static cloud after dynamic-object removal.
+    pub const CLOUD_AFTER: &str = "cloud_after_removal.png";
+    /// The removed points in red over the static cloud.
+    pub const REMOVED: &str = "removed_points.png";
 }
 
 /// How long a stage took when it last ran, and what it said.
@@ -315,6 +319,29 @@ pub fn write_report(
         save(&heat, &partial.join(figures::RESIDUALS))?;
         figures_written.push(figures::RESIDUALS.to_string());
         paint = agreement;
+        // After dynamic-object removal, on the same grid.
+        let clean = job.join(Stage::Clean.name());
+        let (static_path, removed_path) =
+            (clean.join(hdmap_dynamic::files::STATIC), clean.join(hdmap_dynamic::files::REMOVED));
+        if static_path.exists() && removed_path.exists() {
+            let kept = hdmap_io::las::read_las(&static_path, |_| {})?.cloud;
+            let removed = hdmap_io::las::read_las(&removed_path, |_| {})?.cloud;
+            let after = intensity_image(&kept, &g);
+            save(&after, &partial.join(figures::CLOUD_AFTER))?;
+            figures_written.push(figures::CLOUD_AFTER.to_string());
+            let mut img = after;
+            for p in img.pixels_mut() {
+                p.0 = p.0.map(|c| c / 2);
+            }
+            for i in 0..removed.len() {
+                let p = removed.positions.get(i);
+                if let Some(k) = g.index(p[0], p[1]) {
+                    img.put_pixel(k as u32 % g.w, k as u32 / g.w, Rgb([255, 40, 40]));
+                }
+            }
+            save(&img, &partial.join(figures::REMOVED))?;
+            figures_written.push(figures::REMOVED.to_string());
+        }
     }
 
     let metrics = ReportMetrics { ortho_gsd_m: r.info.gsd_m, paint, cloud_points: cloud.len() };
@@ -452,10 +479,20 @@ fn page(
     let _ = writeln!(h, "<p>{} points (registered keyframe scans, intensity).</p>", cloud.len());
     h.push_str("<h3>Before dynamic-object removal</h3>\n");
     figure(&mut h, figures_written, figures::CLOUD, "Registered cloud, mean intensity per cell.");
-    h.push_str(
-        "<h3>After dynamic-object removal</h3>\n<p class=\"missing\">Not produced: the pipeline has no \
-         dynamic-removal stage yet, so the exported cloud still holds traffic.</p>\n",
-    );
+    h.push_str("<h3>After dynamic-object removal</h3>\n");
+    if let Some(c) = read_json(&job.join(Stage::Clean.name()).join(hdmap_dynamic::files::REPORT)) {
+        let _ = writeln!(
+            h,
+            "<p>{} of {} points removed over {} scans (free-space check; reasons: {}). The exported \
+             point-cloud layers are the kept points.</p>",
+            c["removed"],
+            c["points"],
+            c["scans"],
+            esc(&c["reasons"].to_string())
+        );
+    }
+    figure(&mut h, figures_written, figures::CLOUD_AFTER, "Static cloud: what the map keeps.");
+    figure(&mut h, figures_written, figures::REMOVED, "Removed points (red) over the static cloud.");
 
     h.push_str("<h2>Registration</h2>\n");
     match paint {

@@ -50,6 +50,9 @@ pub struct WorldScan {
     pub intensity: Option<Vec<f32>>,
     /// Points removed by the range filter.
     pub dropped_range: usize,
+    /// Index in the source scan of each kept point (provenance: `points_lidar[i]` is source
+    /// point `kept[i]`).
+    pub kept: Vec<u32>,
 }
 
 impl Georeferencer {
@@ -103,6 +106,7 @@ impl Georeferencer {
         let mut points_lidar = Vec::with_capacity(cloud.len());
         let mut intensity = cloud.intensity.as_ref().map(|_| Vec::with_capacity(cloud.len()));
         let mut dropped_range = 0;
+        let mut kept = Vec::with_capacity(cloud.len());
         for (i, p) in cloud.positions.iter().enumerate() {
             let r = (p[0] * p[0] + p[1] * p[1] + p[2] * p[2]).sqrt();
             if !(cfg.min_range_m..=cfg.max_range_m).contains(&r) {
@@ -115,6 +119,7 @@ impl Georeferencer {
             let w = pose * Point3::from(p);
             let l = lidar0_from_world * w;
             points_lidar.push([l.x, l.y, l.z]);
+            kept.push(i as u32);
             if let (Some(out), Some(src)) = (intensity.as_mut(), cloud.intensity.as_ref()) {
                 out.push(src[i]);
             }
@@ -122,7 +127,7 @@ impl Georeferencer {
         if points_lidar.is_empty() {
             return Err(input("no point within the range filter"));
         }
-        Ok(WorldScan { stamp_ns, world_from_lidar, points_lidar, intensity, dropped_range })
+        Ok(WorldScan { stamp_ns, world_from_lidar, points_lidar, intensity, dropped_range, kept })
     }
 }
 

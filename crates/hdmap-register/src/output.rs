@@ -20,6 +20,9 @@ pub mod files {
     pub const CLOUD: &str = "cloud.laz";
     /// Residual report.
     pub const REPORT: &str = "report.json";
+    /// Provenance of every cloud point, in cloud order: little-endian `u32` keyframe index (into
+    /// the report's `scan_files`) then `u32` point index within that scan file.
+    pub const CLOUD_SOURCE: &str = "cloud_source.bin";
 }
 
 /// Quantiles of a sample.
@@ -73,6 +76,8 @@ pub struct RegisterReport {
     pub cloud_points: usize,
     /// EPSG code of every output.
     pub epsg: u32,
+    /// File name of each keyframe's scan (in the drive's `lidar/`), keyframe order.
+    pub scan_files: Vec<String>,
     /// The files written, relative to the output directory (the report stays true when the
     /// directory is moved, as `hdmap run` does).
     pub files: Vec<PathBuf>,
@@ -99,7 +104,12 @@ pub fn write_outputs(
     let mut intensity = Vec::new();
     let mut time_s = Vec::new();
     let mut scan_id = Vec::new();
+    let mut source = Vec::new();
     for (k, ((_, s), pose)) in drive.scans.iter().zip(&reg.world_from_lidar).enumerate() {
+        for &i in &s.kept {
+            source.extend_from_slice(&(k as u32).to_le_bytes());
+            source.extend_from_slice(&i.to_le_bytes());
+        }
         positions.extend(s.points_lidar.iter().map(|p| {
             let w = pose * Point3::from(*p);
             [w.x, w.y, w.z]
@@ -119,6 +129,7 @@ pub fn write_outputs(
     cloud.scan_id = Some(scan_id);
     let opts = hdmap_io::las::LasWriteOptions::for_cloud(&cloud);
     hdmap_io::las::write_las(&out_dir.join(files::CLOUD), &cloud, &opts)?;
+    hdmap_io::fsutil::write_bytes_atomic(&out_dir.join(files::CLOUD_SOURCE), &source)?;
 
     let ins: Vec<_> = drive.scans.iter().map(|(_, s)| s.world_from_lidar).collect();
     let corr: Vec<_> = ins
@@ -154,7 +165,12 @@ pub fn write_outputs(
         ),
         cloud_points,
         epsg: origin.epsg,
-        files: [files::TRAJECTORY, files::COVARIANCE, files::CLOUD, files::REPORT]
+        scan_files: drive
+            .scans
+            .iter()
+            .map(|(p, _)| p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default())
+            .collect(),
+        files: [files::TRAJECTORY, files::COVARIANCE, files::CLOUD, files::CLOUD_SOURCE, files::REPORT]
             .iter()
             .map(PathBuf::from)
             .collect(),

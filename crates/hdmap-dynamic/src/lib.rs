@@ -1,0 +1,214 @@
+//! hdmap-dynamic: the static map without ghosts of traffic.
+//!
+//! * [`visibility`]: the free-space check over the whole drive (a voxel any ray saw through is
+//!   free; points in free voxels are dynamic), with a reason per point.
+//! * [`metrics`]: SA / DA / AA as the KTH DynamicMap_Benchmark defines them.
+//! * [`write_outputs`]: `static.laz` (the map), `removed.laz` (what was taken out, with the
+//!   reason as its classification, for QA), `reasons.u8` (the decision for every input point,
+//!   in input order) and `report.json`.
+//! * [`write_benchmark_scans`]: the scans in the KTH DynamicMap_Benchmark layout (`pcd/*.pcd`,
+//!   map-frame points, sensor pose as `VIEWPOINT`), so peers (DUFOMap) run on the same data.
+//!
+//! Input is the drive's scans in the map frame with the sensor position of each (built by the
+//! caller from a registered trajectory); nothing here knows how they were registered.
+
+pub mod metrics;
+pub mod visibility;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use hdmap_core::PointCloud;
+use serde::{Deserialize, Serialize};
+
+pub use metrics::{Scores, score};
+pub use visibility::{Reason, VisibilityConfig, free_space};
+
+/// One scan in the map frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScanInput {
+    /// Sensor position (the origin of every ray of the scan), map coordinates.
+    pub origin: [f64; 3],
+    /// Deskewed points, map coordinates.
+    pub points: Vec<[f64; 3]>,
+}
+
+/// Settings of `hdmap clean` (the `[clean]` section of a pipeline config).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CleanConfig {
+    /// The free-space check.
+    pub visibility: VisibilityConfig,
+}
+
+impl CleanConfig {
+    /// Checks every value; the message names the key.
+    pub fn validate(&self) -> Result<(), String> {
+        self.visibility.validate()
+    }
+}
+
+/// Output file names.
+pub mod files {
+    /// The static map.
+    pub const STATIC: &str = "static.laz";
+    /// The removed points, classification = [`crate::Reason`] code.
+    pub const REMOVED: &str = "removed.laz";
+    /// Counts, settings and timing.
+    pub const REPORT: &str = "report.json";
+    /// One byte per input point, in the input cloud's order: its [`crate::Reason`] code.
+    pub const REASONS: &str = "reasons.u8";
+}
+
+/// `report.json` of a clean run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CleanReport {
+    /// Scans used.
+    pub scans: usize,
+    /// Points in.
+    pub points: usize,
+    /// Points kept in the static map.
+    pub kept: usize,
+    /// Points removed.
+    pub removed: usize,
+    /// Points per reason.
+    pub reasons: BTreeMap<String, usize>,
+    /// The settings used.
+    pub config: CleanConfig,
+}
+
+/// Errors of hdmap-dynamic; each names the file or input concerned.
+#[derive(Debug, thiserror::Error)]
+pub enum DynamicError {
+    /// Reading or writing failed.
+    #[error(transparent)]
+    Io(#[from] hdmap_io::IoError),
+    /// The input cannot be cleaned as given.
+    #[error("{what}: {message}")]
+    Input {
+        /// The input.
+        what: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Splits a registered cloud into its scans: the points of a scan are consecutive and carry
+/// their scan's time (as `hdmap register` writes `cloud.laz`), and `world_from_sensor` has one
+/// pose per scan, in the same order (its `trajectory.csv`). The pose's translation is the
+/// sensor origin of every ray of that scan. Fails naming `what` when the counts or the time
+/// steps disagree.
+pub fn scans_from_cloud(
+    what: &str,
+    cloud: &PointCloud,
+    world_from_sensor: &hdmap_core::Trajectory,
+) -> Result<Vec<ScanInput>, DynamicError> {
+    let bad = |message: String| DynamicError::Input { what: what.to_string(), message };
+    let times = cloud.time_s.as_deref().ok_or_else(|| bad("the cloud has no per-point time".into()))?;
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    for (i, t) in times.iter().enumerate() {
+        match runs.last_mut() {
+            Some((start, end)) if times[*start] == *t => *end = i + 1,
+            _ => runs.push((i, i + 1)),
+        }
+    }
+    let poses = &world_from_sensor.poses;
+    if runs.len() != poses.len() {
+        return Err(bad(format!(
+            "{} scans in the cloud (runs of equal time), {} poses",
+            runs.len(),
+            poses.len()
+        )));
+    }
+    // The cloud's time steps must be the trajectory's (whatever the GPS/Unix time base).
+    for (k, w) in runs.windows(2).enumerate() {
+        let dt_cloud = times[w[1].0] - times[w[0].0];
+        let dt_traj = (poses[k + 1].stamp_ns - poses[k].stamp_ns) as f64 * 1e-9;
+        if (dt_cloud - dt_traj).abs() > 1e-3 {
+            return Err(bad(format!(
+                "scan {} starts {dt_cloud:.4} s after the previous one, the trajectory says {dt_traj:.4} s",
+                k + 1
+            )));
+        }
+    }
+    Ok(runs
+        .iter()
+        .zip(poses)
+        .map(|(&(a, b), pose)| {
+            let t = pose.target_from_source.translation.vector;
+            ScanInput { origin: [t.x, t.y, t.z], points: (a..b).map(|i| cloud.positions.get(i)).collect() }
+        })
+        .collect())
+}
+
+/// Writes `static.laz`, `removed.laz` and `report.json` into `out_dir` for `cloud` (the scans'
+/// points in order, with their channels) and one reason per point.
+pub fn write_outputs(
+    out_dir: &Path,
+    cloud: &PointCloud,
+    reasons: &[Reason],
+    scans: usize,
+    config: &CleanConfig,
+) -> Result<CleanReport, DynamicError> {
+    if reasons.len() != cloud.len() {
+        return Err(DynamicError::Input {
+            what: out_dir.display().to_string(),
+            message: format!("{} decisions for {} points", reasons.len(), cloud.len()),
+        });
+    }
+    std::fs::create_dir_all(out_dir)
+        .map_err(|source| hdmap_io::IoError::Os { path: out_dir.to_path_buf(), source })?;
+    let (kept_idx, removed_idx): (Vec<usize>, Vec<usize>) =
+        (0..cloud.len()).partition(|&i| !reasons[i].removed());
+    let kept_cloud = cloud.select(&kept_idx);
+    let mut removed_cloud = cloud.select(&removed_idx);
+    removed_cloud.classification = Some(reasons.iter().filter(|r| r.removed()).map(|r| *r as u8).collect());
+    for (name, c) in [(files::STATIC, &kept_cloud), (files::REMOVED, &removed_cloud)] {
+        let opts = hdmap_io::las::LasWriteOptions::for_cloud(c);
+        hdmap_io::las::write_las(&out_dir.join(name), c, &opts)?;
+    }
+    let codes: Vec<u8> = reasons.iter().map(|r| *r as u8).collect();
+    hdmap_io::fsutil::write_bytes_atomic(&out_dir.join(files::REASONS), &codes)?;
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for r in reasons {
+        let name =
+            serde_json::to_value(r).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        *counts.entry(name).or_default() += 1;
+    }
+    let report = CleanReport {
+        scans,
+        points: cloud.len(),
+        kept: kept_cloud.len(),
+        removed: removed_cloud.len(),
+        reasons: counts,
+        config: config.clone(),
+    };
+    let text = serde_json::to_string_pretty(&report)
+        .map_err(|e| DynamicError::Input { what: files::REPORT.into(), message: e.to_string() })?;
+    hdmap_io::fsutil::write_bytes_atomic(&out_dir.join(files::REPORT), text.as_bytes())?;
+    Ok(report)
+}
+
+/// Writes `scans` in the KTH DynamicMap_Benchmark layout: `dir/pcd/000000.pcd`, … (binary,
+/// `x y z` float32) with points and `VIEWPOINT` relative to `offset` (peers work in float32:
+/// absolute map coordinates would lose centimetres). Returns the number of files.
+pub fn write_benchmark_scans(
+    dir: &Path,
+    scans: &[ScanInput],
+    offset: [f64; 3],
+) -> Result<usize, DynamicError> {
+    let pcd = dir.join("pcd");
+    std::fs::create_dir_all(&pcd).map_err(|source| hdmap_io::IoError::Os { path: pcd.clone(), source })?;
+    for (k, s) in scans.iter().enumerate() {
+        let local: Vec<[f64; 3]> =
+            s.points.iter().map(|p| [p[0] - offset[0], p[1] - offset[1], p[2] - offset[2]]).collect();
+        let cloud = PointCloud::from_positions(hdmap_core::CloudFrame::Undeclared, local);
+        let mut opts = hdmap_io::pcd::PcdWriteOptions::new(hdmap_io::pcd::PcdEncoding::Binary);
+        let o = s.origin;
+        opts.viewpoint = [o[0] - offset[0], o[1] - offset[1], o[2] - offset[2], 1.0, 0.0, 0.0, 0.0];
+        hdmap_io::pcd::write_pcd(&pcd.join(format!("{k:06}.pcd")), &cloud, &opts)?;
+    }
+    let text = format!("{} {} {}\n", offset[0], offset[1], offset[2]);
+    hdmap_io::fsutil::write_bytes_atomic(&dir.join("offset.txt"), text.as_bytes())?;
+    Ok(scans.len())
+}
