@@ -226,28 +226,22 @@ fn publish_and_verify(job: &Path, tmp: &Path) {
     std::fs::write(&licence, "Creative Commons Attribution 4.0 International (test text)\n")
         .expect("licence");
     let out = tmp.join("published");
-    let (ok, said) = hdmap(&[
-        OsStr::new("publish"),
-        job.as_os_str(),
-        OsStr::new("--out"),
-        out.as_os_str(),
-        OsStr::new("--licence"),
-        licence.as_os_str(),
-        OsStr::new("--licence-id"),
-        OsStr::new("CC-BY-4.0"),
-    ]);
+    let publish = || {
+        hdmap(&[
+            OsStr::new("publish"),
+            job.as_os_str(),
+            OsStr::new("--out"),
+            out.as_os_str(),
+            OsStr::new("--licence"),
+            licence.as_os_str(),
+            OsStr::new("--licence-id"),
+            OsStr::new("CC-BY-4.0"),
+        ])
+    };
+    let (ok, said) = publish();
     assert!(ok, "publish failed: {said}");
     // Publishing over an existing folder is refused.
-    let (again, said_again) = hdmap(&[
-        OsStr::new("publish"),
-        job.as_os_str(),
-        OsStr::new("--out"),
-        out.as_os_str(),
-        OsStr::new("--licence"),
-        licence.as_os_str(),
-        OsStr::new("--licence-id"),
-        OsStr::new("CC-BY-4.0"),
-    ]);
+    let (again, said_again) = publish();
     assert!(!again && said_again.contains("already exists"), "{said_again}");
 
     // Every file of the export stage's layers is in the dataset, same bytes.
