@@ -31,37 +31,17 @@ pub struct CleanArgs {
 
 /// Runs `hdmap clean`.
 pub fn clean(a: &CleanArgs) -> anyhow::Result<()> {
-    let cfg = match &a.config {
-        Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("{}", p.display()))?;
-            toml::from_str::<CleanConfig>(&text).with_context(|| format!("{}", p.display()))?
-        }
-        None => CleanConfig::default(),
-    };
-    cfg.validate()
-        .map_err(anyhow::Error::msg)
-        .with_context(|| a.config.as_ref().map(|p| p.display().to_string()).unwrap_or_default())?;
+    let cfg: CleanConfig = crate::read_config(a.config.as_deref())?;
     let cloud_path = a.scans.join(hdmap_register::output::files::CLOUD);
     let traj_path = a.scans.join(hdmap_register::output::files::TRAJECTORY);
-    let cloud = hdmap_io::las::read_las(&cloud_path, |_| {})?.cloud;
-    if cloud.is_empty() {
-        anyhow::bail!("{}: the cloud has no points", cloud_path.display());
-    }
-    let traj = hdmap_io::trajectory::read_pose_csv(
-        &traj_path,
-        hdmap_core::FrameId::World,
-        hdmap_core::FrameId::Lidar(0),
-    )?;
-    let scans = hdmap_dynamic::scans_from_cloud(&cloud_path.display().to_string(), &cloud, &traj)?;
-    if let (Some(dir), Some(first)) = (&a.benchmark_dump, scans.first()) {
+    let run = hdmap_dynamic::clean_files(&cloud_path, &traj_path, &a.out, &cfg)
+        .with_context(|| a.config.as_ref().map(|p| p.display().to_string()).unwrap_or_default())?;
+    let (cloud, reasons, r) = (&run.cloud, &run.reasons, &run.report);
+    if let (Some(dir), Some(first)) = (&a.benchmark_dump, run.scans.first()) {
         let o = first.origin.map(f64::floor);
-        let n = hdmap_dynamic::write_benchmark_scans(dir, &scans, o)?;
+        let n = hdmap_dynamic::write_benchmark_scans(dir, &run.scans, o)?;
         println!("{n} scans in the DynamicMap_Benchmark layout → {}", dir.display());
     }
-    let start = std::time::Instant::now();
-    let reasons = hdmap_dynamic::free_space(&scans, &cfg.visibility);
-    let secs = start.elapsed().as_secs_f64();
-    let r = hdmap_dynamic::write_outputs(&a.out, &cloud, &reasons, scans.len(), &cfg)?;
     if let Some(labels) = &a.truth_labels {
         let source_path = a.scans.join(hdmap_register::output::files::CLOUD_SOURCE);
         let source = std::fs::read(&source_path).with_context(|| format!("{}", source_path.display()))?;
@@ -109,7 +89,7 @@ pub fn clean(a: &CleanArgs) -> anyhow::Result<()> {
         r.removed,
         r.points,
         r.scans,
-        1e3 * secs / scans.len().max(1) as f64,
+        1e3 * run.seconds / run.scans.len().max(1) as f64,
         r.reasons,
         a.out.display()
     );

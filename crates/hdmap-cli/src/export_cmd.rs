@@ -50,21 +50,13 @@ fn read_layout(a: &ExportArgs, issues: &mut Issues) -> anyhow::Result<RoadLayout
 
 /// Runs `hdmap export`.
 pub fn export(a: &ExportArgs) -> anyhow::Result<()> {
-    let cfg = match &a.config {
-        Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("{}", p.display()))?;
-            let mut cfg =
-                toml::from_str::<ExportConfig>(&text).with_context(|| format!("{}", p.display()))?;
-            // Paths in the config are relative to its folder.
-            if let (Some(grid), Some(base)) = (&cfg.ngii.geoid_grid, p.parent())
-                && grid.is_relative()
-            {
-                cfg.ngii.geoid_grid = Some(base.join(grid));
-            }
-            cfg
-        }
-        None => ExportConfig::default(),
-    };
+    let mut cfg: ExportConfig = crate::read_config(a.config.as_deref())?;
+    // Paths in the config are relative to its folder.
+    if let (Some(grid), Some(base)) = (&cfg.ngii.geoid_grid, a.config.as_deref().and_then(|p| p.parent()))
+        && grid.is_relative()
+    {
+        cfg.ngii.geoid_grid = Some(base.join(grid));
+    }
     cfg.validate().with_context(|| a.config.as_ref().map(|p| p.display().to_string()).unwrap_or_default())?;
     let mut issues = Issues::new();
     let layout = read_layout(a, &mut issues)?;

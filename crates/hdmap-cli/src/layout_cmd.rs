@@ -46,13 +46,7 @@ pub struct LayoutArgs {
 
 /// Runs `hdmap layout`.
 pub fn layout(a: &LayoutArgs) -> anyhow::Result<()> {
-    let mut cfg = match &a.config {
-        Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("{}", p.display()))?;
-            toml::from_str::<LayoutConfig>(&text).with_context(|| format!("{}", p.display()))?
-        }
-        None => LayoutConfig::default(),
-    };
+    let mut cfg: LayoutConfig = crate::read_config(a.config.as_deref())?;
     if let Some(s) = a.segmenter {
         cfg.segmenter = match s {
             SegmenterArg::Classical => SegmenterKind::Classical,

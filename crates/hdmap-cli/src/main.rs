@@ -16,6 +16,16 @@ mod register_cmd;
 mod run_cmd;
 use indicatif::{ProgressBar, ProgressStyle};
 
+/// A stage's settings: the TOML file given (errors name it) or the defaults.
+pub(crate) fn read_config<T: serde::de::DeserializeOwned + Default>(
+    path: Option<&std::path::Path>,
+) -> anyhow::Result<T> {
+    use anyhow::Context;
+    let Some(p) = path else { return Ok(T::default()) };
+    let text = std::fs::read_to_string(p).with_context(|| format!("{}", p.display()))?;
+    toml::from_str(&text).with_context(|| format!("{}", p.display()))
+}
+
 /// hdmap: hybrid HD-map building from orthophotos and mobile-mapping drives.
 #[derive(Parser)]
 #[command(name = "hdmap", version, about, long_about = None)]

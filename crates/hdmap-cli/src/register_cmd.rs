@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use hdmap_register::drive::{Constraints, RegisterConfig};
 
 /// Which constraints `hdmap register` uses.
@@ -46,15 +45,10 @@ pub struct RegisterArgs {
 
 /// Runs `hdmap register`.
 pub fn register_drive(a: &RegisterArgs) -> anyhow::Result<()> {
-    let cfg = match &a.config {
-        Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("{}", p.display()))?;
-            let cfg = toml::from_str::<RegisterConfig>(&text).with_context(|| format!("{}", p.display()))?;
-            cfg.validate().map_err(|m| anyhow::anyhow!("{}: {m}", p.display()))?;
-            cfg
-        }
-        None => RegisterConfig::default(),
-    };
+    let cfg: RegisterConfig = crate::read_config(a.config.as_deref())?;
+    if let Some(p) = &a.config {
+        cfg.validate().map_err(|m| anyhow::anyhow!("{}: {m}", p.display()))?;
+    }
     if a.print_config {
         print!("{}", toml::to_string(&cfg)?);
         return Ok(());

@@ -212,3 +212,48 @@ pub fn write_benchmark_scans(
     hdmap_io::fsutil::write_bytes_atomic(&dir.join("offset.txt"), text.as_bytes())?;
     Ok(scans.len())
 }
+
+/// What [`clean_files`] did.
+#[derive(Debug, Clone)]
+pub struct CleanRun {
+    /// The registered cloud read.
+    pub cloud: PointCloud,
+    /// Its scans.
+    pub scans: Vec<ScanInput>,
+    /// One reason per point of `cloud`.
+    pub reasons: Vec<Reason>,
+    /// Seconds the free-space check took (reading and writing excluded).
+    pub seconds: f64,
+    /// What was written.
+    pub report: CleanReport,
+}
+
+/// Cleans a registered cloud on disk (`cloud_path`: its scans' points, each scan consecutive
+/// with the scan's time; `trajectory_path`: one `world_from_lidar` pose per scan) into
+/// `out_dir` (see [`write_outputs`]).
+pub fn clean_files(
+    cloud_path: &Path,
+    trajectory_path: &Path,
+    out_dir: &Path,
+    config: &CleanConfig,
+) -> Result<CleanRun, DynamicError> {
+    config.validate().map_err(|message| DynamicError::Input { what: "clean settings".into(), message })?;
+    let cloud = hdmap_io::las::read_las(cloud_path, |_| {})?.cloud;
+    if cloud.is_empty() {
+        return Err(DynamicError::Input {
+            what: cloud_path.display().to_string(),
+            message: "the cloud has no points".into(),
+        });
+    }
+    let traj = hdmap_io::trajectory::read_pose_csv(
+        trajectory_path,
+        hdmap_core::FrameId::World,
+        hdmap_core::FrameId::Lidar(0),
+    )?;
+    let scans = scans_from_cloud(&cloud_path.display().to_string(), &cloud, &traj)?;
+    let start = std::time::Instant::now();
+    let reasons = free_space(&scans, &config.visibility);
+    let seconds = start.elapsed().as_secs_f64();
+    let report = write_outputs(out_dir, &cloud, &reasons, scans.len(), config)?;
+    Ok(CleanRun { cloud, scans, reasons, seconds, report })
+}

@@ -1360,11 +1360,13 @@ pub fn write_opendrive(
         x.push_str("          </outline>\n        </outlines>\n      </object>\n");
         x
     };
+    let centroid = |ring: &[[f64; 3]]| {
+        let n = ring.len() as f64;
+        ring.iter().fold([0.0, 0.0], |a, q| [a[0] + q[0] / n, a[1] + q[1] / n])
+    };
     for c in &layout.crosswalks {
         let ring: Vec<[f64; 3]> = c.polygon.iter().map(loc).collect();
-        let cen = ring
-            .iter()
-            .fold([0.0, 0.0], |a, q| [a[0] + q[0] / ring.len() as f64, a[1] + q[1] / ring.len() as f64]);
+        let cen = centroid(&ring);
         let Some((ri, s, t)) = nearest(&roads, cen) else {
             summary.skipped.push(Skipped {
                 element: format!("crosswalk {}", c.id),
@@ -1389,9 +1391,7 @@ pub fn write_opendrive(
         };
         let zm = sl.points.iter().map(|p| p.z - o[2]).sum::<f64>() / sl.points.len() as f64;
         let ring: Vec<[f64; 3]> = ring.iter().map(|q| [q[0] - o[0], q[1] - o[1], zm]).collect();
-        let cen = ring
-            .iter()
-            .fold([0.0, 0.0], |a, q| [a[0] + q[0] / ring.len() as f64, a[1] + q[1] / ring.len() as f64]);
+        let cen = centroid(&ring);
         // The road of a lane that ends at it, else the nearest.
         let owner = layout
             .lanes

@@ -297,6 +297,38 @@ fn toml_sha<T: Serialize>(v: &T) -> String {
     format!("{:x}", Sha256::digest(text.as_bytes()))
 }
 
+/// Maps an I/O error to one naming `path`.
+pub(crate) fn os(path: &Path) -> impl Fn(std::io::Error) -> IoError + '_ {
+    move |source| IoError::Os { path: path.to_path_buf(), source }
+}
+
+/// An empty directory at `path` (a stale one from a killed run is removed first).
+pub(crate) fn fresh_dir(path: &Path) -> Result<PathBuf, IoError> {
+    if path.exists() {
+        std::fs::remove_dir_all(path).map_err(os(path))?;
+    }
+    std::fs::create_dir_all(path).map_err(os(path))?;
+    Ok(path.to_path_buf())
+}
+
+/// Puts the finished `partial` directory in place of `dir`: the old one is moved aside first
+/// and removed last, so `dir` is always either the old or the new whole.
+pub(crate) fn swap_dir(partial: &Path, dir: &Path) -> Result<(), IoError> {
+    let name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let old = dir.with_file_name(format!(".{name}.old"));
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(os(&old))?;
+    }
+    if dir.exists() {
+        std::fs::rename(dir, &old).map_err(os(dir))?;
+    }
+    std::fs::rename(partial, dir).map_err(os(dir))?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(os(&old))?;
+    }
+    Ok(())
+}
+
 fn stage_err(stage: Stage) -> impl Fn(String) -> PipelineError {
     move |message| PipelineError::Stage { stage: stage.name(), message }
 }
@@ -323,15 +355,7 @@ fn run_stage(
         progress(stage, "up to date");
         return Ok(StageReport { stage, skipped: true, seconds: 0.0, dir, summary: "up to date".into() });
     }
-    let os = |p: &Path| {
-        let p = p.to_path_buf();
-        move |source| IoError::Os { path: p.clone(), source }
-    };
-    let partial = job.join(format!(".{}.partial", stage.name()));
-    if partial.exists() {
-        std::fs::remove_dir_all(&partial).map_err(os(&partial))?;
-    }
-    std::fs::create_dir_all(&partial).map_err(os(&partial))?;
+    let partial = fresh_dir(&job.join(format!(".{}.partial", stage.name())))?;
     progress(stage, "running");
     let start = std::time::Instant::now();
     let summary = work(&partial)?;
@@ -340,17 +364,7 @@ fn run_stage(
     }
     let text = serde_json::to_string_pretty(&want).map_err(|e| stage_err(stage)(e.to_string()))?;
     hdmap_io::fsutil::write_bytes_atomic(&partial.join(MANIFEST), text.as_bytes())?;
-    let old = job.join(format!(".{}.old", stage.name()));
-    if old.exists() {
-        std::fs::remove_dir_all(&old).map_err(os(&old))?;
-    }
-    if dir.exists() {
-        std::fs::rename(&dir, &old).map_err(os(&dir))?;
-    }
-    std::fs::rename(&partial, &dir).map_err(os(&dir))?;
-    if old.exists() {
-        std::fs::remove_dir_all(&old).map_err(os(&old))?;
-    }
+    swap_dir(&partial, &dir)?;
     let seconds = start.elapsed().as_secs_f64();
     report::record_timing(job, stage, seconds, &summary)?;
     progress(stage, &summary);
@@ -426,19 +440,9 @@ pub fn run(
         &[registered_cloud.clone(), trajectory.clone()],
         progress,
         |out| {
-            let err = stage_err(Stage::Clean);
-            let cloud = hdmap_io::las::read_las(&registered_cloud, |_| {})?.cloud;
-            let traj = hdmap_io::trajectory::read_pose_csv(
-                &trajectory,
-                hdmap_core::FrameId::World,
-                hdmap_core::FrameId::Lidar(0),
-            )?;
-            let scans =
-                hdmap_dynamic::scans_from_cloud(&registered_cloud.display().to_string(), &cloud, &traj)
-                    .map_err(|e| err(e.to_string()))?;
-            let reasons = hdmap_dynamic::free_space(&scans, &c.clean.visibility);
-            let r = hdmap_dynamic::write_outputs(out, &cloud, &reasons, scans.len(), &c.clean)
-                .map_err(|e| err(e.to_string()))?;
+            let run = hdmap_dynamic::clean_files(&registered_cloud, &trajectory, out, &c.clean)
+                .map_err(|e| stage_err(Stage::Clean)(e.to_string()))?;
+            let r = run.report;
             Ok(format!("{} of {} points removed over {} scans", r.removed, r.points, r.scans))
         },
     )?);

@@ -20,7 +20,7 @@ use hdmap_io::IoError;
 use serde::{Deserialize, Serialize};
 
 use crate::report::{self, ReportMetrics};
-use crate::{PipelineError, Stage, files_under, sha256_file};
+use crate::{PipelineError, Stage, files_under, fresh_dir, os, sha256_file};
 
 /// `manifest.json` of a published map.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,16 +95,9 @@ pub struct PublishOptions {
     pub name: Option<String>,
 }
 
-fn os(path: &Path) -> impl Fn(std::io::Error) -> IoError + '_ {
-    move |source| IoError::Os { path: path.to_path_buf(), source }
-}
-
 fn copy_tree(from: &Path, to: &Path) -> Result<usize, IoError> {
     let files = files_under(from)?;
     for rel in &files {
-        if rel == "manifest.json" {
-            continue;
-        }
         let dst = to.join(rel);
         if let Some(parent) = dst.parent() {
             std::fs::create_dir_all(parent).map_err(os(parent))?;
@@ -149,10 +142,7 @@ pub fn publish(job: &Path, out: &Path, opts: &PublishOptions) -> Result<Metadata
         ".{}.partial",
         out.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()
     ));
-    if partial.exists() {
-        std::fs::remove_dir_all(&partial).map_err(os(&partial))?;
-    }
-    std::fs::create_dir_all(&partial).map_err(os(&partial))?;
+    fresh_dir(&partial)?;
 
     // Layers, byte for byte.
     let mut counts = BTreeMap::new();

@@ -13,11 +13,12 @@ use std::path::{Path, PathBuf};
 use hdmap_core::{Issues, PointCloud, RoadLayout};
 use hdmap_io::IoError;
 use hdmap_register::anchor::{MAX_GATE_M, PaintHit, PaintModel};
+use hdmap_register::output::Spread;
 use image::{Rgb, RgbImage};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::{LoadedConfig, PipelineError, Stage, StageReport};
+use crate::{LoadedConfig, PipelineError, Stage, StageReport, fresh_dir, os, swap_dir};
 
 /// Report folder under the job.
 pub const REPORT_DIR: &str = "report";
@@ -45,10 +46,6 @@ pub struct StageTiming {
     pub seconds: f64,
     /// Its summary line.
     pub summary: String,
-}
-
-fn os(path: &Path) -> impl Fn(std::io::Error) -> IoError + '_ {
-    move |source| IoError::Os { path: path.to_path_buf(), source }
 }
 
 fn read_timings(job: &Path) -> BTreeMap<String, StageTiming> {
@@ -116,11 +113,8 @@ struct Grid {
 
 impl Grid {
     fn over(cloud: &PointCloud, max_px: u32) -> Option<Self> {
-        let mut b = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
-        for i in 0..cloud.len() {
-            let p = cloud.positions.get(i);
-            b = [b[0].min(p[0]), b[1].min(p[1]), b[2].max(p[0]), b[3].max(p[1])];
-        }
+        let (lo, hi) = cloud.bounds()?;
+        let b = [lo[0], lo[1], hi[0], hi[1]];
         let extent = (b[2] - b[0]).max(b[3] - b[1]);
         if !(extent.is_finite() && extent > 0.0) {
             return None;
@@ -248,17 +242,15 @@ fn residual_map(
             }
         }
     }
-    let mut d: Vec<f64> = hits.iter().filter_map(|h| h.1).collect();
-    d.sort_by(f64::total_cmp);
-    let q = |f: f64| {
-        d.get(((d.len() as f64 * f) as usize).min(d.len().saturating_sub(1))).copied().unwrap_or(f64::NAN)
-    };
+    let d: Vec<f64> = hits.iter().filter_map(|h| h.1).collect();
+    let matched = d.len();
+    let spread = Spread::of(d);
     let agreement = PaintAgreement {
         ground_points: ground.len(),
         paint_points: paint.len(),
-        matched: d.len(),
-        median_cm: q(0.5) * 100.0,
-        p95_cm: q(0.95) * 100.0,
+        matched,
+        median_cm: spread.map_or(f64::NAN, |s| s.median * 100.0),
+        p95_cm: spread.map_or(f64::NAN, |s| s.p95 * 100.0),
     };
     (Some(agreement), img)
 }
@@ -283,11 +275,7 @@ pub fn write_report(
 ) -> Result<ReportSummary, PipelineError> {
     let err = |m: String| PipelineError::Stage { stage: "report", message: m };
     let job = config.job_dir();
-    let partial = job.join(format!(".{REPORT_DIR}.partial"));
-    if partial.exists() {
-        std::fs::remove_dir_all(&partial).map_err(os(&partial))?;
-    }
-    std::fs::create_dir_all(&partial).map_err(os(&partial))?;
+    let partial = fresh_dir(&job.join(format!(".{REPORT_DIR}.partial")))?;
     let (ortho, _, _) = config.inputs();
     let layout_path = job.join(Stage::Layout.name()).join("layout.gpkg");
     let cloud_path = job.join(Stage::Register.name()).join(hdmap_register::output::files::CLOUD);
@@ -350,10 +338,7 @@ pub fn write_report(
     let html = page(config, reports, issues, &layout, &cloud, paint.as_ref(), &figures_written);
     hdmap_io::fsutil::write_bytes_atomic(&partial.join("index.html"), html.as_bytes())?;
     let dir = job.join(REPORT_DIR);
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).map_err(os(&dir))?;
-    }
-    std::fs::rename(&partial, &dir).map_err(os(&dir))?;
+    swap_dir(&partial, &dir)?;
     Ok(ReportSummary { index: dir.join("index.html"), figures: figures_written, paint })
 }
 
