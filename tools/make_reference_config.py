@@ -24,6 +24,7 @@ SECTIONS = {
     "register.anchor": ("crates/hdmap-register/src/anchor.rs", "AnchorConfig"),
     "clean": ("crates/hdmap-dynamic/src/lib.rs", "CleanConfig"),
     "clean.visibility": ("crates/hdmap-dynamic/src/visibility.rs", "VisibilityConfig"),
+    "clean.model": ("crates/hdmap-dynamic/src/fusion.rs", "ModelConfig"),
     "export": ("crates/hdmap-export/src/lib.rs", "ExportConfig"),
     "export.lanelet2": ("crates/hdmap-export/src/lanelet2.rs", "Lanelet2Config"),
     "export.ngii": ("crates/hdmap-export/src/ngii.rs", "NgiiConfig"),
@@ -57,9 +58,9 @@ def main():
     ).stdout
     out = [
         "# Every key of `hdmap run CONFIG`, with its default and what it means (written by",
-        "# tools/make_reference_config.py from the code; a test keeps it true). [job], [inputs] and",
-        "# export.ngii.geoid_undulation_m show the demo's values: they have no defaults. Relative",
-        "# paths are relative to the config.",
+        "# tools/make_reference_config.py from the code; a test keeps it true). [job], [inputs],",
+        "# clean.model.weights and export.ngii.geoid_undulation_m show the demo's values: they have",
+        "# no defaults. Relative paths are relative to the config.",
         "",
     ]
     section = None

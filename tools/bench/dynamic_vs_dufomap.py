@@ -9,7 +9,14 @@ cloud_source.bin) of a simulated drive whose `labels/` hold per-point SemanticKI
 DynamicMap_Benchmark layout and the truth per point in the same order; dufomap_run.py runs
 DUFOMap on that folder.
 
+With `--model WEIGHTS --drive DRIVE_DIR`, ours is the free-space check fused with the
+segmentation model (parked cars kept, as the benchmark counts them static); the table then also
+has the free-space check alone (a second `hdmap clean` without the model) and the model alone
+(every movable point removed), and the model's IoU per class. Our time per scan is the model's
+(reading the raw scan included) plus the free-space check's (traced for the model's candidates).
+
 usage: dynamic_vs_dufomap.py HDMAP_BINARY REGISTER_DIR LABELS_DIR WORK_DIR [--threads 2]
+                             [--model WEIGHTS --drive DRIVE_DIR]
 prints a Markdown table and one JSON line.
 """
 import json
@@ -41,6 +48,13 @@ def main():
         i = args.index("--threads")
         threads = args[i + 1]
         del args[i:i + 2]
+    model = drive = None
+    if "--model" in args:
+        i = args.index("--model")
+        model, drive = args[i + 1], args[args.index("--drive") + 1]
+        del args[i:i + 2]
+        j = args.index("--drive")
+        del args[j:j + 2]
     hdmap, register, labels, work = args
     work = pathlib.Path(work)
     work.mkdir(parents=True, exist_ok=True)
@@ -49,17 +63,38 @@ def main():
     import os
     env = {**os.environ, **env}
     t0 = time.time()
-    r = subprocess.run([hdmap, "clean", "--scans", register, "--out", str(ours_dir),
-                        "--benchmark-dump", str(bench), "--truth-labels", labels],
-                       capture_output=True, text=True, env=env)
+    cmd = [hdmap, "clean", "--scans", register, "--out", str(ours_dir),
+           "--benchmark-dump", str(bench), "--truth-labels", labels]
+    if model:
+        cfg = work / "clean_keep_parked.toml"
+        cfg.write_text("[model]\nkeep_parked = true\n")
+        cmd += ["--model", model, "--drive", drive, "--config", str(cfg)]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if r.returncode != 0:
         raise SystemExit(f"hdmap clean failed: {r.stderr}")
     wall = time.time() - t0
     m = re.search(r"over (\d+) scans \(([\d.]+) ms per scan", r.stdout)
-    scans, ours_ms = int(m.group(1)), float(m.group(2))
+    scans, vis_ms = int(m.group(1)), float(m.group(2))
+    m = re.search(r"model ([\d.]+) ms per scan", r.stdout)
+    model_ms = float(m.group(1)) if m else 0.0
+    ours_ms = vis_ms + model_ms
     truth = np.fromfile(bench / "truth_dynamic.u8", dtype=np.uint8)
-    ours = np.fromfile(ours_dir / "reasons.u8", dtype=np.uint8) == 1  # Reason::SeenEmpty
+    # Removed: SeenEmpty (1), MovingObject (3), ParkedRemoved (4).
+    reasons = np.fromfile(ours_dir / "reasons.u8", dtype=np.uint8)
+    ours = np.isin(reasons, [1, 3, 4])
     ours_s = score(ours, truth)
+    own_scores = json.loads((ours_dir / "scores.json").read_text())
+    methods = {name: s for name, s in own_scores["methods"]}
+    if model:
+        # The free-space check alone: the same clean without the model.
+        vis_dir = work / "visibility_alone"
+        r = subprocess.run([hdmap, "clean", "--scans", register, "--out", str(vis_dir)],
+                           capture_output=True, text=True, env=env)
+        if r.returncode != 0:
+            raise SystemExit(f"hdmap clean (no model) failed: {r.stderr}")
+        m = re.search(r"over \d+ scans \(([\d.]+) ms per scan", r.stdout)
+        alone = np.isin(np.fromfile(vis_dir / "reasons.u8", dtype=np.uint8), [1, 3, 4])
+        methods["visibility"] = {**score(alone, truth), "ms_per_scan": float(m.group(1))}
 
     # DUFOMap at its default voxel (0.1 m) and at ours (0.2 m).
     dufo_runs = []
@@ -78,10 +113,19 @@ def main():
     print(f"{scans} scans, {len(truth)} points ({ours_s['dynamic_points']} truly dynamic), {threads} threads")
     print("| method | SA % | DA % | AA % | ms / scan |")
     print("|---|---|---|---|---|")
-    print(f"| hdmap clean (free space, voxel 0.2 m) | {ours_s['sa']:.2f} | {ours_s['da']:.2f} | {ours_s['aa']:.2f} | {ours_ms:.1f} |")
+    if model:
+        v, mo = methods["visibility"], methods["model"]
+        print(f"| hdmap: free space alone (voxel 0.2 m) | {v['sa']:.2f} | {v['da']:.2f} | {v['aa']:.2f} | {v['ms_per_scan']:.1f} |")
+        print(f"| hdmap: model alone (every movable point) | {mo['sa']:.2f} | {mo['da']:.2f} | {mo['aa']:.2f} | {model_ms:.1f} |")
+        print(f"| **hdmap clean: model + free space** | {ours_s['sa']:.2f} | {ours_s['da']:.2f} | {ours_s['aa']:.2f} | {ours_ms:.1f} |")
+    else:
+        print(f"| hdmap clean (free space, voxel 0.2 m) | {ours_s['sa']:.2f} | {ours_s['da']:.2f} | {ours_s['aa']:.2f} | {ours_ms:.1f} |")
     for voxel, d, info in dufo_runs:
         print(f"| DUFOMap 1.1.1 (voxel {voxel} m) | {d['sa']:.2f} | {d['da']:.2f} | {d['aa']:.2f} | {info['ms_per_scan']:.1f} |")
+    if own_scores.get("class_iou"):
+        print("model IoU % per class: " + ", ".join(f"{k} {100 * v:.1f}" for k, v in own_scores["class_iou"] if v is not None and v == v))
     print(json.dumps({"scans": scans, "points": int(len(truth)), "ours": {**ours_s, "ms_per_scan": ours_ms, "wall_s": wall},
+                      "ours_methods": methods, "class_iou": own_scores.get("class_iou"),
                       "dufomap": [{**d, "voxel_m": float(v), "ms_per_scan": i["ms_per_scan"], "params": i["params"]}
                                   for v, d, i in dufo_runs]}))
 

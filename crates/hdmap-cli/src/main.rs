@@ -71,8 +71,12 @@ enum Command {
     /// trajectory, covariances, aligned cloud, residual report.
     Register(register_cmd::RegisterArgs),
     /// Remove moving cars, people and cyclists from a registered cloud (free-space check over
-    /// the whole drive): static.laz, removed.laz, report.json.
+    /// the whole drive, fused with the segmentation model when one is given): static.laz,
+    /// removed.laz, reasons.u8, classes.u8, report.json.
     Clean(clean_cmd::CleanArgs),
+    /// Label single scans with the segmentation model of `hdmap clean` (static, ground, car,
+    /// truck, pedestrian, cyclist, other movable): per-point classes and top-down pictures.
+    Segment(clean_cmd::SegmentArgs),
     /// Run the whole pipeline of a config into its job directory (stages whose inputs did not
     /// change are skipped; a killed run resumes).
     Run(run_cmd::RunArgs),
@@ -130,6 +134,8 @@ enum CalibrateCommand {
 enum TrainCommand {
     /// The paint segmentation U-Net of `hdmap layout` (on simulated orthophotos).
     Layout(layout_cmd::TrainLayoutArgs),
+    /// The range-image segmentation model of `hdmap clean` (on simulated labelled scans).
+    Dynamic(clean_cmd::TrainDynamicArgs),
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -351,9 +357,11 @@ fn main() -> ExitCode {
         Command::Export(a) => report(export_cmd::export(&a)),
         Command::Run(a) => report(run_cmd::run(&a)),
         Command::Clean(a) => report(clean_cmd::clean(&a)),
+        Command::Segment(a) => report(clean_cmd::segment(&a)),
         Command::Publish(a) => report(run_cmd::publish(&a)),
         Command::Verify { dir } => report(run_cmd::verify(&dir)),
         Command::Train(TrainCommand::Layout(a)) => report(layout_cmd::train_layout(&a)),
+        Command::Train(TrainCommand::Dynamic(a)) => report(clean_cmd::train_dynamic(&a)),
         Command::Sim { config, out, seed, aerial_only } => report(sim(&config, &out, seed, aerial_only)),
     }
 }

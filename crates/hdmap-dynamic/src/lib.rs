@@ -2,6 +2,10 @@
 //!
 //! * [`visibility`]: the free-space check over the whole drive (a voxel any ray saw through is
 //!   free; points in free voxels are dynamic), with a reason per point.
+//! * [`model`]: the range-image segmentation model (tch): movable classes per point, trained
+//!   by [`model::train`] (`hdmap train dynamic`), or a TorchScript file.
+//! * [`fusion`]: model and free-space check into one decision per point, object by object,
+//!   with parked cars kept or removed (`keep_parked`).
 //! * [`metrics`]: SA / DA / AA as the KTH DynamicMap_Benchmark defines them.
 //! * [`write_outputs`]: `static.laz` (the map), `removed.laz` (what was taken out, with the
 //!   reason as its classification, for QA), `reasons.u8` (the decision for every input point,
@@ -12,7 +16,9 @@
 //! Input is the drive's scans in the map frame with the sensor position of each (built by the
 //! caller from a registered trajectory); nothing here knows how they were registered.
 
+pub mod fusion;
 pub mod metrics;
+pub mod model;
 pub mod visibility;
 
 use std::collections::BTreeMap;
@@ -21,6 +27,7 @@ use std::path::Path;
 use hdmap_core::PointCloud;
 use serde::{Deserialize, Serialize};
 
+pub use fusion::{ModelConfig, PointClass};
 pub use metrics::{Scores, score};
 pub use visibility::{Reason, VisibilityConfig, free_space};
 
@@ -39,12 +46,21 @@ pub struct ScanInput {
 pub struct CleanConfig {
     /// The free-space check.
     pub visibility: VisibilityConfig,
+    /// The segmentation model and its fusion with the free-space check.
+    pub model: ModelConfig,
 }
 
 impl CleanConfig {
     /// Checks every value; the message names the key.
     pub fn validate(&self) -> Result<(), String> {
-        self.visibility.validate()
+        self.visibility.validate()?;
+        self.model.validate()
+    }
+
+    /// Whether parked movable objects leave the map (a model is set and `keep_parked` is off):
+    /// then the truth to score against is every movable point, not only the moving ones.
+    pub fn removes_parked(&self) -> bool {
+        self.model.weights.is_some() && !self.model.keep_parked
     }
 }
 
@@ -58,6 +74,9 @@ pub mod files {
     pub const REPORT: &str = "report.json";
     /// One byte per input point, in the input cloud's order: its [`crate::Reason`] code.
     pub const REASONS: &str = "reasons.u8";
+    /// One byte per input point, in the input cloud's order: the model's
+    /// [`crate::model::MovableClass`] code (written when a model ran).
+    pub const CLASSES: &str = "classes.u8";
 }
 
 /// `report.json` of a clean run.
@@ -73,8 +92,22 @@ pub struct CleanReport {
     pub removed: usize,
     /// Points per reason.
     pub reasons: BTreeMap<String, usize>,
+    /// The model, when one ran.
+    pub model: Option<ModelReport>,
     /// The settings used.
     pub config: CleanConfig,
+}
+
+/// The model part of `report.json`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelReport {
+    /// The model's card.
+    pub card: model::ModelCard,
+    /// Points per predicted class.
+    pub classes: BTreeMap<String, usize>,
+    /// Device (`Cpu`, `Cuda(0)`). (Timings are not written: the outputs are byte-identical
+    /// from run to run; [`CleanRun`] carries them.)
+    pub device: String,
 }
 
 /// Errors of hdmap-dynamic; each names the file or input concerned.
@@ -149,6 +182,7 @@ pub fn write_outputs(
     reasons: &[Reason],
     scans: usize,
     config: &CleanConfig,
+    model: Option<(&[PointClass], ModelReport)>,
 ) -> Result<CleanReport, DynamicError> {
     if reasons.len() != cloud.len() {
         return Err(DynamicError::Input {
@@ -169,6 +203,17 @@ pub fn write_outputs(
     }
     let codes: Vec<u8> = reasons.iter().map(|r| *r as u8).collect();
     hdmap_io::fsutil::write_bytes_atomic(&out_dir.join(files::REASONS), &codes)?;
+    let model = match model {
+        Some((classes, mut m)) => {
+            let codes: Vec<u8> = classes.iter().map(|c| c.class).collect();
+            hdmap_io::fsutil::write_bytes_atomic(&out_dir.join(files::CLASSES), &codes)?;
+            for c in model::MovableClass::ALL {
+                m.classes.insert(c.name().into(), codes.iter().filter(|&&k| k == c as u8).count());
+            }
+            Some(m)
+        }
+        None => None,
+    };
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for r in reasons {
         let name =
@@ -181,6 +226,7 @@ pub fn write_outputs(
         kept: kept_cloud.len(),
         removed: removed_cloud.len(),
         reasons: counts,
+        model,
         config: config.clone(),
     };
     let text = serde_json::to_string_pretty(&report)
@@ -220,20 +266,86 @@ pub struct CleanRun {
     pub cloud: PointCloud,
     /// Its scans.
     pub scans: Vec<ScanInput>,
-    /// One reason per point of `cloud`.
+    /// The free-space check's decision per point of `cloud` (with a model: for the model's
+    /// candidates only, the rest `Static`).
+    pub visibility: Vec<Reason>,
+    /// The model's class per point of `cloud`, when a model ran.
+    pub classes: Option<Vec<PointClass>>,
+    /// The final decision per point of `cloud`.
     pub reasons: Vec<Reason>,
     /// Seconds the free-space check took (reading and writing excluded).
     pub seconds: f64,
+    /// Seconds the model took (reading the scans included), 0 without a model.
+    pub model_seconds: f64,
     /// What was written.
     pub report: CleanReport,
 }
 
+/// Where the model finds the drive's scans: the raw scans in their sensor frame (what it was
+/// trained on), tied to the cloud's points by the register output's provenance.
+#[derive(Debug, Clone, Copy)]
+pub struct ScanSource<'a> {
+    /// The drive's `lidar/` folder.
+    pub lidar_dir: &'a Path,
+    /// The file name of each scan of the cloud, in scan order.
+    pub scan_files: &'a [String],
+    /// Per cloud point: little-endian `u32` scan index, `u32` point index in that scan's file.
+    pub provenance: &'a [u8],
+}
+
+/// Runs `model` on every scan of `source` and returns the class of every cloud point
+/// (`points` of them) and the seconds it took.
+pub fn classify_cloud(
+    model: &model::Model,
+    source: &ScanSource<'_>,
+    points: usize,
+) -> Result<(Vec<PointClass>, f64), DynamicError> {
+    use rayon::prelude::*;
+    let bad = |message: String| DynamicError::Input { what: source.lidar_dir.display().to_string(), message };
+    if source.provenance.len() != 8 * points {
+        return Err(bad(format!(
+            "provenance of {} bytes for {points} cloud points (8 bytes each)",
+            source.provenance.len()
+        )));
+    }
+    let start = std::time::Instant::now();
+    let labels: Vec<model::ScanLabels> = source
+        .scan_files
+        .par_iter()
+        .map(|name| {
+            let f = hdmap_io::pcd::read_pcd(&source.lidar_dir.join(name))?;
+            let pts: Vec<[f32; 3]> = (0..f.cloud.len())
+                .map(|i| {
+                    let p = f.cloud.positions.get(i);
+                    [p[0] as f32, p[1] as f32, p[2] as f32]
+                })
+                .collect();
+            model.label_scan(&pts)
+        })
+        .collect::<Result<_, _>>()?;
+    let mut out = Vec::with_capacity(points);
+    for rec in source.provenance.chunks_exact(8) {
+        let k = u32::from_le_bytes([rec[0], rec[1], rec[2], rec[3]]) as usize;
+        let i = u32::from_le_bytes([rec[4], rec[5], rec[6], rec[7]]) as usize;
+        let l = labels.get(k).ok_or_else(|| bad(format!("scan index {k} beyond {} scans", labels.len())))?;
+        let (class, movable) = match (l.class.get(i), l.movable.get(i)) {
+            (Some(c), Some(m)) => (*c, *m),
+            _ => return Err(bad(format!("{}: no point {i}", source.scan_files[k]))),
+        };
+        out.push(PointClass { class, movable });
+    }
+    Ok((out, start.elapsed().as_secs_f64()))
+}
+
 /// Cleans a registered cloud on disk (`cloud_path`: its scans' points, each scan consecutive
 /// with the scan's time; `trajectory_path`: one `world_from_lidar` pose per scan) into
-/// `out_dir` (see [`write_outputs`]).
+/// `out_dir` (see [`write_outputs`]). With `config.model.weights`, the model labels the raw
+/// scans of `source` (required then) and its classes are fused with the free-space check.
+/// Relative weights paths are taken as given (the caller resolves them).
 pub fn clean_files(
     cloud_path: &Path,
     trajectory_path: &Path,
+    source: Option<&ScanSource<'_>>,
     out_dir: &Path,
     config: &CleanConfig,
 ) -> Result<CleanRun, DynamicError> {
@@ -251,9 +363,46 @@ pub fn clean_files(
         hdmap_core::FrameId::Lidar(0),
     )?;
     let scans = scans_from_cloud(&cloud_path.display().to_string(), &cloud, &traj)?;
-    let start = std::time::Instant::now();
-    let reasons = free_space(&scans, &config.visibility);
-    let seconds = start.elapsed().as_secs_f64();
-    let report = write_outputs(out_dir, &cloud, &reasons, scans.len(), config)?;
-    Ok(CleanRun { cloud, scans, reasons, seconds, report })
+    let (visibility, reasons, classes, seconds, model_seconds, model_report) = match &config.model.weights {
+        None => {
+            let start = std::time::Instant::now();
+            let visibility = free_space(&scans, &config.visibility);
+            let seconds = start.elapsed().as_secs_f64();
+            (visibility.clone(), visibility, None, seconds, 0.0, None)
+        }
+        Some(weights) => {
+            let source = source.ok_or_else(|| DynamicError::Input {
+                what: weights.display().to_string(),
+                message: "the segmentation model needs the drive's raw scans (hdmap clean --drive DIR)"
+                    .into(),
+            })?;
+            if source.scan_files.len() != scans.len() {
+                return Err(DynamicError::Input {
+                    what: cloud_path.display().to_string(),
+                    message: format!(
+                        "{} scans in the cloud, {} scan files",
+                        scans.len(),
+                        source.scan_files.len()
+                    ),
+                });
+            }
+            let m = model::Model::load(weights)?;
+            let (classes, model_seconds) = classify_cloud(&m, source, cloud.len())?;
+            // The free-space check only for what the model cannot vouch for.
+            let start = std::time::Instant::now();
+            let candidates = fusion::candidates(&classes, &config.model);
+            let visibility = visibility::free_space_of(&scans, &config.visibility, Some(&candidates));
+            let seconds = start.elapsed().as_secs_f64();
+            let fused = fusion::fuse(&scans, &visibility, &classes, &config.model);
+            let report = ModelReport {
+                card: m.card().clone(),
+                classes: BTreeMap::new(),
+                device: format!("{:?}", m.device()),
+            };
+            (visibility, fused, Some(classes), seconds, model_seconds, Some(report))
+        }
+    };
+    let model_part = classes.as_deref().zip(model_report);
+    let report = write_outputs(out_dir, &cloud, &reasons, scans.len(), config, model_part)?;
+    Ok(CleanRun { cloud, scans, visibility, classes, reasons, seconds, model_seconds, report })
 }

@@ -8,6 +8,7 @@ use hdmap_core::semantic::unpack_label;
 use serde::Serialize;
 
 use crate::DynamicError;
+use crate::model::MovableClass;
 
 /// SA / DA / AA with the counts behind them.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -48,15 +49,15 @@ pub fn score(removed: &[bool], truth_dynamic: &[bool]) -> Scores {
     Scores { static_points, dynamic_points, static_kept, dynamic_removed, sa, da, aa: (sa * da).sqrt() }
 }
 
-/// Ground truth for a registered cloud: whether each point is moving, from SemanticKITTI
-/// `.label` files (`labels_dir/<scan stem>.label`, moving classes ≥ 252) and the cloud's
-/// provenance (`source`: per point `u32` scan index into `scan_files`, `u32` point index, as
-/// `hdmap register` writes `cloud_source.bin`).
-pub fn truth_dynamic(
+/// Ground truth for a registered cloud: the packed SemanticKITTI label of each point, from
+/// `.label` files (`labels_dir/<scan stem>.label`) and the cloud's provenance (`source`: per
+/// point `u32` scan index into `scan_files`, `u32` point index, as `hdmap register` writes
+/// `cloud_source.bin`).
+pub fn truth_labels(
     labels_dir: &Path,
     scan_files: &[String],
     source: &[u8],
-) -> Result<Vec<bool>, DynamicError> {
+) -> Result<Vec<u32>, DynamicError> {
     let bad = |message: String| DynamicError::Input { what: labels_dir.display().to_string(), message };
     if !source.len().is_multiple_of(8) {
         return Err(bad(format!("provenance of {} bytes is not pairs of u32", source.len())));
@@ -78,10 +79,26 @@ pub fn truth_dynamic(
             .as_ref()
             .and_then(|v| v.get(i))
             .ok_or_else(|| bad(format!("{name}: no label for point {i}")))?;
-        let (class, _) = unpack_label(*l);
-        out.push(SemanticClass::from_id(class).is_some_and(|c| c.is_moving()));
+        out.push(*l);
     }
     Ok(out)
+}
+
+/// Whether each labelled point should leave the map: moving classes (≥ 252) — the
+/// benchmark's truth — or, with `include_parked`, every movable class.
+pub fn truth_removal(labels: &[u32], include_parked: bool) -> Vec<bool> {
+    labels
+        .iter()
+        .map(|l| {
+            let (class, _) = unpack_label(*l);
+            let c = SemanticClass::from_id(class);
+            if include_parked {
+                c.and_then(MovableClass::of_semantic).is_some_and(MovableClass::movable)
+            } else {
+                c.is_some_and(|c| c.is_moving())
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -107,9 +107,29 @@ impl Grid {
     }
 }
 
+/// The voxel index of a key ([`Grid::key`]'s inverse).
+fn unpack(key: u64) -> [i64; 3] {
+    let m = (1u64 << 21) - 1;
+    [(key >> 42) & m, (key >> 21) & m, key & m].map(|v| v as i64 - HALF)
+}
+
 /// Visits the voxels a ray from `o` along unit `d` crosses for `length` metres.
+#[cfg(test)]
 fn traverse(g: &Grid, o: [f64; 3], d: [f64; 3], length: f64, mut visit: impl FnMut([i64; 3])) {
-    let mut cell = g.index(o);
+    traverse_span(g, o, d, 0.0, length, |c, _, _| visit(c));
+}
+
+/// Visits the voxels a ray from `o` along unit `d` crosses between `t0` and `t1` metres from
+/// `o`, each with the span `[t_in, t_out)` of the ray inside it (clipped to `[t0, t1)`).
+fn traverse_span(
+    g: &Grid,
+    o: [f64; 3],
+    d: [f64; 3],
+    t0: f64,
+    t1: f64,
+    mut visit: impl FnMut([i64; 3], f64, f64),
+) {
+    let mut cell = g.index([o[0] + d[0] * t0, o[1] + d[1] * t0, o[2] + d[2] * t0]);
     let mut step = [0i64; 3];
     let mut t_max = [f64::INFINITY; 3];
     let mut t_delta = [f64::INFINITY; 3];
@@ -124,9 +144,8 @@ fn traverse(g: &Grid, o: [f64; 3], d: [f64; 3], length: f64, mut visit: impl FnM
             t_delta[k] = -g.size / d[k];
         }
     }
-    let mut t = 0.0;
-    while t < length {
-        visit(cell);
+    let mut t = t0;
+    while t < t1 {
         let k = if t_max[0] <= t_max[1] && t_max[0] <= t_max[2] {
             0
         } else if t_max[1] <= t_max[2] {
@@ -134,11 +153,15 @@ fn traverse(g: &Grid, o: [f64; 3], d: [f64; 3], length: f64, mut visit: impl FnM
         } else {
             2
         };
+        visit(cell, t, t_max[k].min(t1));
         t = t_max[k];
         cell[k] += step[k];
         t_max[k] += t_delta[k];
     }
 }
+
+/// Voxels per block edge when rays are traced only through blocks that hold candidates.
+const BLOCK: i64 = 8;
 
 /// Why a point was kept or removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -151,22 +174,88 @@ pub enum Reason {
     SeenEmpty = 1,
     /// Kept: seen through, but within the ground band (grazing rays skim the road).
     GroundKept = 2,
+    /// Removed: the model says movable, and its object was seen through (it moved).
+    MovingObject = 3,
+    /// Removed: the model says movable, its object was never seen through (parked), and
+    /// `keep_parked` is off.
+    ParkedRemoved = 4,
+    /// Kept: the model says movable, its object was never seen through, `keep_parked` is on.
+    ParkedKept = 5,
+    /// Kept: seen through, but the model is sure it is static (porous foliage, grazed edges).
+    ModelStaticKept = 6,
 }
 
 impl Reason {
+    /// Every reason, in code order.
+    pub const ALL: [Reason; 7] = [
+        Reason::Static,
+        Reason::SeenEmpty,
+        Reason::GroundKept,
+        Reason::MovingObject,
+        Reason::ParkedRemoved,
+        Reason::ParkedKept,
+        Reason::ModelStaticKept,
+    ];
+
     /// Whether the point leaves the static map.
     pub fn removed(self) -> bool {
-        matches!(self, Reason::SeenEmpty)
+        matches!(self, Reason::SeenEmpty | Reason::MovingObject | Reason::ParkedRemoved)
     }
 }
 
 /// The free-space decision for every point of `scans` (scan by scan, point by point).
 pub fn free_space(scans: &[ScanInput], cfg: &VisibilityConfig) -> Vec<Reason> {
+    free_space_of(scans, cfg, None)
+}
+
+/// [`free_space`] for the points marked in `candidates` only (one flag per point of `scans`, in
+/// order; `None`: every point); the others are `Static`. Rays are first walked through blocks
+/// of 8 × 8 × 8 voxels and traced voxel by voxel only inside blocks that hold a candidate, so
+/// few candidates (what a segmentation model could not vouch for) cost far less than the whole
+/// cloud; the candidates' decisions are those [`free_space`] gives them.
+pub fn free_space_of(
+    scans: &[ScanInput],
+    cfg: &VisibilityConfig,
+    candidates: Option<&[bool]>,
+) -> Vec<Reason> {
     let Some(first) = scans.iter().find_map(|s| s.points.first()) else { return Vec::new() };
     let g = Grid { base: *first, size: cfg.voxel_size_m };
-    // Voxels that hold a point: the only ones whose freedom matters.
-    let occupied: Set =
-        scans.par_iter().flat_map_iter(|s| s.points.iter().filter_map(|p| Grid::key(g.index(*p)))).collect();
+    let coarse = Grid { base: *first, size: cfg.voxel_size_m * BLOCK as f64 };
+    // Start of each scan's points in the flat point order.
+    let starts: Vec<usize> = scans
+        .iter()
+        .scan(0usize, |acc, s| {
+            let a = *acc;
+            *acc += s.points.len();
+            Some(a)
+        })
+        .collect();
+    let is_candidate =
+        |k: usize, i: usize| candidates.is_none_or(|c| c.get(starts[k] + i).copied().unwrap_or(false));
+    // Voxels that hold a (candidate) point: the only ones whose freedom matters.
+    let occupied: Set = scans
+        .par_iter()
+        .enumerate()
+        .flat_map_iter(|(k, s)| {
+            s.points
+                .iter()
+                .enumerate()
+                .filter(move |(i, _)| is_candidate(k, *i))
+                .filter_map(|(_, p)| Grid::key(g.index(*p)))
+        })
+        .collect();
+    // Blocks holding such voxels (only used with candidates).
+    let blocks: Set = if candidates.is_some() {
+        occupied
+            .iter()
+            .filter_map(|k| {
+                let c = unpack(*k);
+                Grid::key(c.map(|v| v.div_euclid(BLOCK)))
+            })
+            .collect()
+    } else {
+        Set::default()
+    };
     let r = (cfg.hit_inflation_m / cfg.voxel_size_m).ceil() as i64;
     let per_scan: Vec<(Vec<u64>, Vec<u64>)> = scans
         .par_iter()
@@ -192,15 +281,27 @@ pub fn free_space(scans: &[ScanInput], cfg: &VisibilityConfig) -> Vec<Reason> {
                     continue;
                 }
                 let d = [v[0] / n, v[1] / n, v[2] / n];
-                traverse(&g, s.origin, d, n - cfg.endpoint_margin_m, |c| {
-                    if let Some(k) = Grid::key(c)
-                        && occupied.contains(&k)
-                        && checked.insert(k)
-                        && !protected(c)
-                    {
-                        free.insert(k);
-                    }
-                });
+                let mut fine = |t0: f64, t1: f64| {
+                    traverse_span(&g, s.origin, d, t0, t1, |c, _, _| {
+                        if let Some(k) = Grid::key(c)
+                            && occupied.contains(&k)
+                            && checked.insert(k)
+                            && !protected(c)
+                        {
+                            free.insert(k);
+                        }
+                    })
+                };
+                let length = n - cfg.endpoint_margin_m;
+                if candidates.is_none() {
+                    fine(0.0, length);
+                } else {
+                    traverse_span(&coarse, s.origin, d, 0.0, length, |c, t_in, t_out| {
+                        if Grid::key(c).is_some_and(|k| blocks.contains(&k)) {
+                            fine(t_in, t_out);
+                        }
+                    });
+                }
             }
             let mut v: Vec<u64> = free.into_iter().collect();
             v.sort_unstable();
@@ -239,11 +340,14 @@ pub fn free_space(scans: &[ScanInput], cfg: &VisibilityConfig) -> Vec<Reason> {
         let e = ground.entry(cell(p)).or_insert(f64::INFINITY);
         *e = e.min(p[2]);
     }
+    let (free, ground) = (&free, &ground);
     scans
         .par_iter()
-        .flat_map_iter(|s| {
-            s.points.iter().map(|p| {
-                let seen_empty = Grid::key(g.index(*p)).is_some_and(|k| free.contains(&k));
+        .enumerate()
+        .flat_map_iter(|(k, s)| {
+            s.points.iter().enumerate().map(move |(i, p)| {
+                let seen_empty =
+                    is_candidate(k, i) && Grid::key(g.index(*p)).is_some_and(|k| free.contains(&k));
                 if !seen_empty {
                     Reason::Static
                 } else if p[2] - ground.get(&cell(p)).copied().unwrap_or(p[2]) <= cfg.ground_band_m {
@@ -314,5 +418,20 @@ mod tests {
             (removed_scene as f64) < 0.005 * (is_box.len() - boxes) as f64,
             "{removed_scene} scene points removed"
         );
+        // Traced for candidates only (the box and every 50th other point), through blocks:
+        // the candidates get the decisions the full check gives them, the rest stay.
+        let candidates: Vec<bool> = is_box.iter().enumerate().map(|(i, b)| *b || i % 50 == 0).collect();
+        let some = free_space_of(&scans, &VisibilityConfig::default(), Some(&candidates));
+        for (i, c) in candidates.iter().enumerate() {
+            let want = if *c { reasons[i] } else { Reason::Static };
+            assert_eq!(some[i], want, "point {i}");
+        }
+    }
+
+    #[test]
+    fn keys_unpack_to_their_voxels() {
+        for c in [[0, 0, 0], [-5, 17, -(1 << 20)], [(1 << 20) - 1, -1, 3]] {
+            assert_eq!(unpack(Grid::key(c).expect("in range")), c);
+        }
     }
 }

@@ -433,19 +433,31 @@ pub fn run(
     let registered_cloud = registered.join(hdmap_register::output::files::CLOUD);
     let trajectory = registered.join(hdmap_register::output::files::TRAJECTORY);
 
-    reports.push(run_stage(
-        &job,
-        Stage::Clean,
-        toml_sha(&c.clean),
-        &[registered_cloud.clone(), trajectory.clone()],
-        progress,
-        |out| {
-            let run = hdmap_dynamic::clean_files(&registered_cloud, &trajectory, out, &c.clean)
-                .map_err(|e| stage_err(Stage::Clean)(e.to_string()))?;
-            let r = run.report;
-            Ok(format!("{} of {} points removed over {} scans", r.removed, r.points, r.scans))
-        },
-    )?);
+    // The model's weights path is relative to the config file; weights and card are inputs.
+    let mut clean_cfg = c.clean.clone();
+    clean_cfg.model.weights = clean_cfg.model.weights.as_deref().map(|p| config.resolve(p));
+    let mut clean_inputs = vec![registered_cloud.clone(), trajectory.clone()];
+    if let Some(w) = &clean_cfg.model.weights {
+        clean_inputs.extend([w.clone(), hdmap_dynamic::model::card_path(w), drive.join("lidar")]);
+    }
+    reports.push(run_stage(&job, Stage::Clean, toml_sha(&c.clean), &clean_inputs, progress, |out| {
+        let err = stage_err(Stage::Clean);
+        let scan_files =
+            hdmap_register::output::read_scan_files(&registered).map_err(|e| err(e.to_string()))?;
+        let source_path = registered.join(hdmap_register::output::files::CLOUD_SOURCE);
+        let provenance =
+            std::fs::read(&source_path).map_err(|e| err(format!("{}: {e}", source_path.display())))?;
+        let lidar_dir = drive.join("lidar");
+        let source = hdmap_dynamic::ScanSource {
+            lidar_dir: &lidar_dir,
+            scan_files: &scan_files,
+            provenance: &provenance,
+        };
+        let run = hdmap_dynamic::clean_files(&registered_cloud, &trajectory, Some(&source), out, &clean_cfg)
+            .map_err(|e| err(e.to_string()))?;
+        let r = run.report;
+        Ok(format!("{} of {} points removed over {} scans", r.removed, r.points, r.scans))
+    })?);
     let cloud_path = job.join(Stage::Clean.name()).join(hdmap_dynamic::files::STATIC);
 
     // Paths in [export] are relative to the config file; the geoid grid is an input.
