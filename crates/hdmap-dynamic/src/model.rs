@@ -8,10 +8,10 @@
 //!   a 0/1 mask of filled pixels (empty pixels are all zero). Intensity is not used: it is not
 //!   comparable between sensors.
 //! * **Network** (`rangeunet3`): as SalsaNext / RangeNet, an encoder–decoder over the range
-//!   image: three 2 × 2 down-sampling levels (8·w, 16·w, 32·w channels), a bottleneck, three
-//!   up-sampling levels with skip connections, each level two 3 × 3 conv + batch norm + ReLU,
-//!   a 1 × 1 head with one logit per [`MovableClass`]. The image is padded circularly in
-//!   azimuth to a multiple of 8 columns.
+//!   image: `hdmap_nn::UNet3` (three 2 × 2 down-sampling levels with 8·w, 16·w, 32·w channels,
+//!   a bottleneck, three up-sampling levels with skip connections, each level two 3 × 3 conv +
+//!   batch norm + ReLU) with a 1 × 1 head of one logit per [`MovableClass`]. Rows are padded
+//!   with empty pixels to a multiple of 8; the columns are a multiple of 8.
 //! * **Output.** Per point, the class of its pixel and the probability that it is movable (the
 //!   sum of the movable classes' softmax).
 //! * **Files.** Native weights are safetensors (`VarStore::save`) with a TOML card beside them
@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use hdmap_core::SemanticClass;
+use hdmap_nn::UNet3;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -262,79 +263,6 @@ fn err(path: &Path, message: impl std::fmt::Display) -> DynamicError {
     DynamicError::Input { what: path.display().to_string(), message: message.to_string() }
 }
 
-#[derive(Debug)]
-struct Block {
-    c1: nn::Conv2D,
-    b1: nn::BatchNorm,
-    c2: nn::Conv2D,
-    b2: nn::BatchNorm,
-}
-
-impl Block {
-    fn new(p: &nn::Path<'_>, cin: i64, cout: i64) -> Self {
-        let cc = nn::ConvConfig { padding: 1, bias: false, ..Default::default() };
-        Self {
-            c1: nn::conv2d(p / "c1", cin, cout, 3, cc),
-            b1: nn::batch_norm2d(p / "b1", cout, Default::default()),
-            c2: nn::conv2d(p / "c2", cout, cout, 3, cc),
-            b2: nn::batch_norm2d(p / "b2", cout, Default::default()),
-        }
-    }
-
-    fn forward(&self, x: &Tensor, train: bool) -> Tensor {
-        x.apply(&self.c1).apply_t(&self.b1, train).relu().apply(&self.c2).apply_t(&self.b2, train).relu()
-    }
-}
-
-/// The range-image U-Net (`rangeunet3`).
-#[derive(Debug)]
-pub struct RangeUNet {
-    e1: Block,
-    e2: Block,
-    e3: Block,
-    mid: Block,
-    d3: Block,
-    d2: Block,
-    d1: Block,
-    head: nn::Conv2D,
-}
-
-impl RangeUNet {
-    /// Builds the network's variables under `p`.
-    pub fn new(p: &nn::Path<'_>, width: i64) -> Self {
-        let (a, b, c) = (8 * width, 16 * width, 32 * width);
-        Self {
-            e1: Block::new(&(p / "e1"), CHANNELS as i64, a),
-            e2: Block::new(&(p / "e2"), a, b),
-            e3: Block::new(&(p / "e3"), b, c),
-            mid: Block::new(&(p / "mid"), c, c),
-            d3: Block::new(&(p / "d3"), 2 * c, c),
-            d2: Block::new(&(p / "d2"), c + b, b),
-            d1: Block::new(&(p / "d1"), b + a, a),
-            head: nn::conv2d(p / "head", a, CLASSES as i64, 1, Default::default()),
-        }
-    }
-}
-
-impl ModuleT for RangeUNet {
-    /// `N × 5 × H × W` → `N × classes × H × W`; H must be a multiple of 8 (the rows are padded
-    /// by the caller) and W too.
-    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
-        let up = |t: &Tensor, like: &Tensor| {
-            let s = like.size();
-            t.upsample_nearest2d([s[2], s[3]], None, None)
-        };
-        let x1 = self.e1.forward(x, train);
-        let x2 = self.e2.forward(&x1.max_pool2d_default(2), train);
-        let x3 = self.e3.forward(&x2.max_pool2d_default(2), train);
-        let m = self.mid.forward(&x3.max_pool2d_default(2), train);
-        let u3 = self.d3.forward(&Tensor::cat(&[up(&m, &x3), x3], 1), train);
-        let u2 = self.d2.forward(&Tensor::cat(&[up(&u3, &x2), x2], 1), train);
-        let u1 = self.d1.forward(&Tensor::cat(&[up(&u2, &x1), x1], 1), train);
-        u1.apply(&self.head)
-    }
-}
-
 /// Rows padded (zeros below) to a multiple of 8.
 fn padded_rows(rows: usize) -> usize {
     rows.div_ceil(8) * 8
@@ -355,7 +283,7 @@ fn to_tensor(images: &[Vec<f32>], proj: &Projection) -> Tensor {
 }
 
 enum Net {
-    Native { vs: nn::VarStore, net: Box<RangeUNet> },
+    Native { vs: nn::VarStore, net: Box<UNet3> },
     TorchScript(tch::CModule),
 }
 
@@ -397,7 +325,7 @@ impl Model {
             Net::TorchScript(m)
         } else {
             let mut vs = nn::VarStore::new(device);
-            let net = RangeUNet::new(&vs.root(), card.width);
+            let net = UNet3::new(&vs.root(), CHANNELS as i64, CLASSES as i64, card.width);
             vs.load(path).map_err(|e| err(path, format!("weights: {e}")))?;
             vs.freeze();
             Net::Native { vs, net: Box::new(net) }
@@ -799,7 +727,7 @@ pub fn train(
         freq.iter().map(|&f| if f == 0 { 1.0 } else { (fmax / f as f64).sqrt().min(10.0) as f32 }).collect();
     let weight = Tensor::from_slice(&weights).to_device(device);
     let mut vs = nn::VarStore::new(device);
-    let net = RangeUNet::new(&vs.root(), cfg.width);
+    let net = UNet3::new(&vs.root(), CHANNELS as i64, CLASSES as i64, cfg.width);
     let mut opt = nn::Adam::default().build(&vs, cfg.learning_rate).map_err(|e| err(out, e))?;
     let mut ema = f64::NAN;
     for it in 0..cfg.iterations {

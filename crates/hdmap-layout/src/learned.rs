@@ -2,8 +2,8 @@
 //! white paint / yellow paint, trained by [`train`] on simulated orthophotos with their paint
 //! label rasters (`hdmap train layout`).
 //!
-//! Network: three 2× down-sampling levels (8·w, 16·w, 32·w channels, w = `width`), a bottleneck,
-//! three up-sampling levels with skip connections; each level two 3×3 conv + batch norm + ReLU;
+//! Network: `hdmap_nn::UNet3` (three 2× down-sampling levels, 8·w, 16·w, 32·w channels, a bottleneck,
+//! three up-sampling levels with skip connections; each level two 3×3 conv + batch norm + ReLU),
 //! a 1×1 head with three logits. Input: RGB / 255 − 0.5 at the training GSD; another GSD is
 //! resampled to it and back. The receptive field (~70 px ≈ 5.6 m at 8 cm) sees a marking and
 //! the pavement around it, which is what tells paint in shadow from a bright kerb.
@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use hdmap_io::raster::{Raster, Window};
+use hdmap_nn::UNet3;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -49,77 +50,6 @@ fn err(path: &Path, message: impl std::fmt::Display) -> LayoutError {
 /// The card's path for a weights path.
 pub fn card_path(weights: &Path) -> PathBuf {
     weights.with_extension("toml")
-}
-
-#[derive(Debug)]
-struct Block {
-    c1: nn::Conv2D,
-    b1: nn::BatchNorm,
-    c2: nn::Conv2D,
-    b2: nn::BatchNorm,
-}
-
-impl Block {
-    fn new(p: &nn::Path<'_>, cin: i64, cout: i64) -> Self {
-        let cc = nn::ConvConfig { padding: 1, bias: false, ..Default::default() };
-        Self {
-            c1: nn::conv2d(p / "c1", cin, cout, 3, cc),
-            b1: nn::batch_norm2d(p / "b1", cout, Default::default()),
-            c2: nn::conv2d(p / "c2", cout, cout, 3, cc),
-            b2: nn::batch_norm2d(p / "b2", cout, Default::default()),
-        }
-    }
-
-    fn forward(&self, x: &Tensor, train: bool) -> Tensor {
-        x.apply(&self.c1).apply_t(&self.b1, train).relu().apply(&self.c2).apply_t(&self.b2, train).relu()
-    }
-}
-
-/// The U-Net.
-#[derive(Debug)]
-pub struct UNet {
-    e1: Block,
-    e2: Block,
-    e3: Block,
-    mid: Block,
-    d3: Block,
-    d2: Block,
-    d1: Block,
-    head: nn::Conv2D,
-}
-
-impl UNet {
-    /// Builds the network's variables under `p`.
-    pub fn new(p: &nn::Path<'_>, width: i64) -> Self {
-        let (a, b, c) = (8 * width, 16 * width, 32 * width);
-        Self {
-            e1: Block::new(&(p / "e1"), 3, a),
-            e2: Block::new(&(p / "e2"), a, b),
-            e3: Block::new(&(p / "e3"), b, c),
-            mid: Block::new(&(p / "mid"), c, c),
-            d3: Block::new(&(p / "d3"), 2 * c, c),
-            d2: Block::new(&(p / "d2"), c + b, b),
-            d1: Block::new(&(p / "d1"), b + a, a),
-            head: nn::conv2d(p / "head", a, 3, 1, Default::default()),
-        }
-    }
-}
-
-impl ModuleT for UNet {
-    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
-        let up = |t: &Tensor, like: &Tensor| {
-            let s = like.size();
-            t.upsample_nearest2d([s[2], s[3]], None, None)
-        };
-        let x1 = self.e1.forward(x, train);
-        let x2 = self.e2.forward(&x1.max_pool2d_default(2), train);
-        let x3 = self.e3.forward(&x2.max_pool2d_default(2), train);
-        let m = self.mid.forward(&x3.max_pool2d_default(2), train);
-        let u3 = self.d3.forward(&Tensor::cat(&[up(&m, &x3), x3], 1), train);
-        let u2 = self.d2.forward(&Tensor::cat(&[up(&u3, &x2), x2], 1), train);
-        let u1 = self.d1.forward(&Tensor::cat(&[up(&u2, &x1), x1], 1), train);
-        u1.apply(&self.head)
-    }
 }
 
 /// Interleaved RGB (h × w) to a 1 × 3 × h × w float tensor, normalised.
@@ -160,7 +90,7 @@ fn resample_rgb(rgb: &[u8], w: usize, h: usize, ow: usize, oh: usize) -> Vec<u8>
 
 /// The learned segmenter (weights + card), usable from parallel tiles.
 pub struct Learned {
-    net: Mutex<(nn::VarStore, UNet)>,
+    net: Mutex<(nn::VarStore, UNet3)>,
     card: ModelCard,
 }
 
@@ -187,7 +117,7 @@ impl Learned {
             ));
         }
         let mut vs = nn::VarStore::new(Device::Cpu);
-        let net = UNet::new(&vs.root(), card.width);
+        let net = UNet3::new(&vs.root(), 3, 3, card.width);
         vs.load(weights).map_err(|e| err(weights, format!("weights: {e}")))?;
         Ok(Self { net: Mutex::new((vs, net)), card })
     }
@@ -468,7 +398,7 @@ pub fn train(
     let val_data = open(val)?;
     let gsd_m = gsd.unwrap_or(0.08);
     let vs = nn::VarStore::new(Device::Cpu);
-    let net = UNet::new(&vs.root(), cfg.width);
+    let net = UNet3::new(&vs.root(), 3, 3, cfg.width);
     let mut opt = nn::Adam::default().build(&vs, cfg.learning_rate).map_err(|e| err(out, e))?;
     // Paint is a few per cent of a crop even when centred on a marking: weigh it up.
     let weight = Tensor::from_slice(&[1.0f32, 4.0, 4.0]);
