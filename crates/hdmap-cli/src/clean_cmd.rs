@@ -201,7 +201,7 @@ pub struct TrainDynamicArgs {
     #[arg(long, default_value_t = 256)]
     pub crop_cols: usize,
     /// Channel multiplier of the network.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 1)]
     pub width: i64,
     /// Range image rows (the training sensor's beams).
     #[arg(long, default_value_t = 32)]

@@ -567,9 +567,9 @@ pub struct TrainConfig {
     pub seed: u64,
     /// The range image.
     pub projection: Projection,
-    /// Range limits of the points used, m.
+    /// Points closer than this are not used, m.
     pub min_range_m: f64,
-    /// Range limits of the points used, m.
+    /// Points farther than this are not used, m.
     pub max_range_m: f64,
     /// Recorded in the model card.
     pub trained_by: String,
@@ -581,7 +581,7 @@ impl Default for TrainConfig {
             iterations: 1500,
             batch: 8,
             crop_cols: 256,
-            width: 2,
+            width: 1,
             learning_rate: 3e-3,
             seed: 1,
             projection: Projection { rows: 32, cols: 896, fov_up_deg: 15.645, fov_down_deg: -25.645 },
