@@ -51,6 +51,8 @@ def main():
     model = drive = None
     if "--model" in args:
         i = args.index("--model")
+        if "--drive" not in args:
+            raise SystemExit("--model needs --drive DRIVE_DIR (the raw scans the model labels)")
         model, drive = args[i + 1], args[args.index("--drive") + 1]
         del args[i:i + 2]
         j = args.index("--drive")

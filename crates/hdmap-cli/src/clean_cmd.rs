@@ -32,10 +32,10 @@ pub struct CleanArgs {
     #[arg(long)]
     pub benchmark_dump: Option<PathBuf>,
     /// Score the result against SemanticKITTI labels of the drive's scans (a `labels/` folder
-    /// of `<scan>.label`, e.g. a simulated drive's): SA / DA / AA of the free-space check, the
-    /// model and the fused decisions, and the model's IoU per class, printed and written to
-    /// `scores.json`; with --benchmark-dump, the moving truth per point goes to
-    /// truth_dynamic.u8 there.
+    /// of `<scan>.label`, e.g. a simulated drive's): SA / DA / AA of the free-space check (no
+    /// model), or of the model alone and the fused decisions and the model's IoU per class
+    /// (with a model), printed and written to `scores.json`; with --benchmark-dump, the moving
+    /// truth per point goes to truth_dynamic.u8 there.
     #[arg(long)]
     pub truth_labels: Option<PathBuf>,
 }
@@ -43,6 +43,12 @@ pub struct CleanArgs {
 /// Runs `hdmap clean`.
 pub fn clean(a: &CleanArgs) -> anyhow::Result<()> {
     let mut cfg: CleanConfig = crate::read_config(a.config.as_deref())?;
+    // `[model] weights` in a config file is relative to that file (as in a pipeline config).
+    if let (Some(w), Some(c)) = (&cfg.model.weights, &a.config)
+        && w.is_relative()
+    {
+        cfg.model.weights = Some(c.parent().unwrap_or(std::path::Path::new(".")).join(w));
+    }
     if let Some(m) = &a.model {
         cfg.model.weights = Some(m.clone());
     }
@@ -342,8 +348,15 @@ pub fn segment(a: &SegmentArgs) -> anyhow::Result<()> {
     if files.is_empty() {
         anyhow::bail!("no .pcd or .bin scans in {:?}", a.scans);
     }
-    if !(a.view_m.is_finite() && a.view_m > 1.0) {
-        anyhow::bail!("--view-m {}: must be a number above 1", a.view_m);
+    if !(a.view_m.is_finite() && a.view_m > 1.0 && a.view_m <= 2000.0) {
+        anyhow::bail!("--view-m {}: must be a number in (1, 2000] m", a.view_m);
+    }
+    let mut stems = std::collections::BTreeSet::new();
+    for f in &files {
+        let stem = f.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+        if !stems.insert(stem.clone()) {
+            anyhow::bail!("{}: another scan has the name {stem}; its outputs would overwrite", f.display());
+        }
     }
     std::fs::create_dir_all(&a.out).with_context(|| a.out.display().to_string())?;
     let mut summary = Vec::new();

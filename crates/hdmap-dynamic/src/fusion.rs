@@ -4,8 +4,9 @@
 //! free-space check knows *that* something left but errs on porous or grazed static surfaces
 //! and misses the parts of an object no later ray passed through. Together, object by object:
 //!
-//! * In each scan, the points the model calls movable are grouped into objects (connected
-//!   within `object_gap_m`). An object with at least `moving_share` of its points seen
+//! * In each scan, the points the model calls movable are grouped into objects (cells of
+//!   `object_gap_m` that touch, 26 neighbours: points closer than that always join, points up
+//!   to 2√3 × that apart may — a parked car within a metre of a moving one can join it). An object with at least `moving_share` of its points seen
 //!   through moved: all its points go ([`Reason::MovingObject`]), also those the free-space
 //!   check missed (near the ground band, in shadow of later rays).
 //! * An object never (or barely) seen through stood still during the drive: a parked car.
@@ -35,7 +36,8 @@ pub struct ModelConfig {
     pub keep_parked: bool,
     /// An object moved when at least this share of its points were seen through.
     pub moving_share: f64,
-    /// Movable points closer than this belong to one object, m.
+    /// Movable points in touching cells of this size belong to one object (points closer than
+    /// this always, up to 2√3 × this apart possibly), m.
     pub object_gap_m: f64,
     /// A point seen through is kept when the model gives it a movable probability below this.
     pub veto_below_movable_prob: f64,
@@ -140,8 +142,8 @@ pub fn fuse(
     out
 }
 
-/// Object index of each of `points[idx]`: connected components of points closer than `gap`
-/// (cells of `gap` and their 26 neighbours, union–find), numbered from 0.
+/// Object index of each of `points[idx]`: connected components of cells of side `gap` that
+/// touch (26 neighbours, union–find), labelled by their smallest cell index.
 fn objects(points: &[[f64; 3]], idx: &[usize], gap: f64) -> Vec<usize> {
     let cell = |p: &[f64; 3]| {
         [(p[0] / gap).floor() as i64, (p[1] / gap).floor() as i64, (p[2] / gap).floor() as i64]

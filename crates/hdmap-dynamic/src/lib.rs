@@ -105,8 +105,9 @@ pub struct ModelReport {
     pub card: model::ModelCard,
     /// Points per predicted class.
     pub classes: BTreeMap<String, usize>,
-    /// Device (`Cpu`, `Cuda(0)`). (Timings are not written: the outputs are byte-identical
-    /// from run to run; [`CleanRun`] carries them.)
+    /// Device (`Cpu`, `Cuda(0)`). (Timings are not written, so the outputs are byte-identical
+    /// from run to run on one machine; [`CleanRun`] carries them. Another device may round
+    /// logits differently.)
     pub device: String,
 }
 
@@ -203,6 +204,13 @@ pub fn write_outputs(
     }
     let codes: Vec<u8> = reasons.iter().map(|r| *r as u8).collect();
     hdmap_io::fsutil::write_bytes_atomic(&out_dir.join(files::REASONS), &codes)?;
+    if model.is_none() {
+        // A classes.u8 of an earlier run with a model would no longer match reasons.u8.
+        let stale = out_dir.join(files::CLASSES);
+        if stale.exists() {
+            std::fs::remove_file(&stale).map_err(|source| hdmap_io::IoError::Os { path: stale, source })?;
+        }
+    }
     let model = match model {
         Some((classes, mut m)) => {
             let codes: Vec<u8> = classes.iter().map(|c| c.class).collect();
@@ -320,7 +328,10 @@ pub fn classify_cloud(
                     [p[0] as f32, p[1] as f32, p[2] as f32]
                 })
                 .collect();
-            model.label_scan(&pts)
+            model.label_scan(&pts).map_err(|e| DynamicError::Input {
+                what: source.lidar_dir.join(name).display().to_string(),
+                message: e.to_string(),
+            })
         })
         .collect::<Result<_, _>>()?;
     let mut out = Vec::with_capacity(points);

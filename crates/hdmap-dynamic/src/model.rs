@@ -303,6 +303,8 @@ pub struct Model {
     net: Mutex<Net>,
     card: ModelCard,
     device: Device,
+    /// The file it was loaded from (named in errors).
+    path: PathBuf,
 }
 
 impl std::fmt::Debug for Model {
@@ -330,7 +332,7 @@ impl Model {
             vs.freeze();
             Net::Native { vs, net: Box::new(net) }
         };
-        let model = Self { net: Mutex::new(net), card, device };
+        let model = Self { net: Mutex::new(net), card, device, path: path.to_path_buf() };
         // A wrong TorchScript (other input or output shape) fails here, naming the file.
         let pixels = model.card.projection.rows * model.card.projection.cols;
         let _probe = model.logits(&[vec![0f32; CHANNELS * pixels]]).map_err(|m| err(path, m))?;
@@ -384,13 +386,13 @@ impl Model {
             .collect();
         let (img, _) = proj.image(&in_range);
         let pix: Vec<Option<(usize, usize)>> = points.iter().map(|p| proj.pixel(*p)).collect();
-        let logits = self
-            .logits(&[img])
-            .map_err(|m| DynamicError::Input { what: "segmentation model".into(), message: m })?;
+        let logits = self.logits(&[img]).map_err(|m| err(&self.path, m))?;
         let prob = logits.softmax(1, Kind::Float).squeeze_dim(0); // classes × rows × cols
         let (h, w) = (proj.rows, proj.cols);
-        let prob: Vec<f32> = Vec::<f32>::try_from(prob.flatten(0, -1))
-            .map_err(|e| DynamicError::Input { what: "segmentation model".into(), message: e.to_string() })?;
+        let prob: Vec<f32> = Vec::<f32>::try_from(prob.flatten(0, -1)).map_err(|e| err(&self.path, e))?;
+        if let Some(bad) = prob.iter().find(|p| !p.is_finite()) {
+            return Err(err(&self.path, format!("the model gave a class probability of {bad}")));
+        }
         let n = h * w;
         let mut class = Vec::with_capacity(points.len());
         let mut movable = Vec::with_capacity(points.len());
@@ -445,19 +447,24 @@ impl Model {
         ));
         module.save(&tmp).map_err(|e| err(&tmp, e))?;
         let card = ModelCard { architecture: "torchscript".into(), width: 0, ..self.card.clone() };
-        write_card(out, &card)?;
-        std::fs::rename(&tmp, out).map_err(|e| err(out, e))?;
-        Ok(())
+        install(&tmp, out, &card)
     }
 }
 
-fn write_card(weights: &Path, card: &ModelCard) -> Result<(), DynamicError> {
+/// Moves weights written to `tmp_weights` to `weights` and puts `card` beside them. Both files
+/// are complete before either is renamed into place (weights first), so a killed run leaves
+/// the old pair or the new weights with a leftover temporary card, never a torn file.
+fn install(tmp_weights: &Path, weights: &Path, card: &ModelCard) -> Result<(), DynamicError> {
     let text = toml::to_string(card).map_err(|e| err(weights, e))?;
     let cp = card_path(weights);
-    hdmap_io::fsutil::write_bytes_atomic(
-        &cp,
-        format!("# hdmap-dynamic range-image segmentation model card\n{text}").as_bytes(),
-    )?;
+    let tmp_card = cp.with_file_name(format!(
+        ".{}.tmp",
+        cp.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()
+    ));
+    std::fs::write(&tmp_card, format!("# hdmap-dynamic range-image segmentation model card\n{text}"))
+        .map_err(|e| err(&tmp_card, e))?;
+    std::fs::rename(tmp_weights, weights).map_err(|e| err(weights, e))?;
+    std::fs::rename(&tmp_card, &cp).map_err(|e| err(&cp, e))?;
     Ok(())
 }
 
@@ -706,6 +713,15 @@ pub fn train(
     mut progress: impl FnMut(usize, f64),
 ) -> Result<ModelCard, DynamicError> {
     cfg.projection.validate().map_err(|m| err(out, m))?;
+    if !(1..=16).contains(&cfg.width) || cfg.batch == 0 || cfg.iterations == 0 {
+        return Err(err(
+            out,
+            format!(
+                "width {} (1–16), batch {} and iterations {} (at least 1) cannot train",
+                cfg.width, cfg.batch, cfg.iterations
+            ),
+        ));
+    }
     if train.is_empty() {
         return Err(err(out, "no training scans"));
     }
@@ -757,12 +773,17 @@ pub fn train(
         val_iou: Vec::new(),
     };
     vs.freeze();
-    let model = Model { net: Mutex::new(Net::Native { vs, net: Box::new(net) }), card: card.clone(), device };
+    let model = Model {
+        net: Mutex::new(Net::Native { vs, net: Box::new(net) }),
+        card: card.clone(),
+        device,
+        path: out.to_path_buf(),
+    };
     if !val.is_empty() {
         card.val_iou = evaluate(&model, val)?.iou().to_vec();
     }
     // Atomic: weights to a temporary name (VarStore::save picks the format by extension),
-    // the card, then the rename.
+    // then both into place.
     let stem = out.file_stem().and_then(|n| n.to_str()).unwrap_or("model");
     let tmp_w = out.with_file_name(format!(".{stem}.tmp.safetensors"));
     {
@@ -774,8 +795,7 @@ pub fn train(
             vs.save(&tmp_w).map_err(|e| err(&tmp_w, e))?;
         }
     }
-    write_card(out, &card)?;
-    std::fs::rename(&tmp_w, out).map_err(|e| err(out, e))?;
+    install(&tmp_w, out, &card)?;
     Ok(card)
 }
 
@@ -816,6 +836,21 @@ mod tests {
         for (i, c) in MovableClass::ALL.iter().enumerate() {
             assert_eq!(MovableClass::from_code(i as u8), Some(*c));
         }
+    }
+
+    #[test]
+    fn untrainable_settings_are_refused_before_training() {
+        let scan = LabelledScan { points: vec![[5.0, 0.0, 0.0]], class: vec![Some(MovableClass::Static)] };
+        let out = std::env::temp_dir().join("hdmap-never-written.safetensors");
+        for cfg in [
+            TrainConfig { width: 0, ..TrainConfig::default() },
+            TrainConfig { width: 17, ..TrainConfig::default() },
+            TrainConfig { batch: 0, ..TrainConfig::default() },
+        ] {
+            let e = train(std::slice::from_ref(&scan), &[], &cfg, &out, |_, _| {}).expect_err("refused");
+            assert!(e.to_string().contains("cannot train"), "{e}");
+        }
+        assert!(!out.exists());
     }
 
     #[test]

@@ -212,7 +212,9 @@ pub fn free_space(scans: &[ScanInput], cfg: &VisibilityConfig) -> Vec<Reason> {
 /// order; `None`: every point); the others are `Static`. Rays are first walked through blocks
 /// of 8 × 8 × 8 voxels and traced voxel by voxel only inside blocks that hold a candidate, so
 /// few candidates (what a segmentation model could not vouch for) cost far less than the whole
-/// cloud; the candidates' decisions are those [`free_space`] gives them.
+/// cloud. The candidates' decisions are those [`free_space`] gives them, up to a voxel that a
+/// ray only grazes where it crosses a block's edge or corner (floating-point ties; on the
+/// validation drive the two agreed point for point).
 pub fn free_space_of(
     scans: &[ScanInput],
     cfg: &VisibilityConfig,

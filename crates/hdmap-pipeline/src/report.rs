@@ -466,10 +466,21 @@ fn page(
     figure(&mut h, figures_written, figures::CLOUD, "Registered cloud, mean intensity per cell.");
     h.push_str("<h3>After dynamic-object removal</h3>\n");
     if let Some(c) = read_json(&job.join(Stage::Clean.name()).join(hdmap_dynamic::files::REPORT)) {
+        let how = if c["model"].is_object() {
+            format!(
+                "segmentation model ({}, classes per point: {}) fused with the free-space check, parked \
+                 cars {}",
+                esc(c["model"]["card"]["architecture"].as_str().unwrap_or("?")),
+                esc(&c["model"]["classes"].to_string()),
+                if c["config"]["model"]["keep_parked"].as_bool() == Some(true) { "kept" } else { "removed" }
+            )
+        } else {
+            "free-space check".to_string()
+        };
         let _ = writeln!(
             h,
-            "<p>{} of {} points removed over {} scans (free-space check; reasons: {}). The exported \
-             point-cloud layers are the kept points.</p>",
+            "<p>{} of {} points removed over {} scans ({how}; reasons: {}). The exported point-cloud \
+             layers are the kept points.</p>",
             c["removed"],
             c["points"],
             c["scans"],
