@@ -718,18 +718,7 @@ pub fn extrinsic_difference(a: &Isometry3<f64>, b: &Isometry3<f64>) -> (f64, f64
 
 /// A LiDAR scan in its sensor frame from a PCD, KITTI `.bin` or LAS/LAZ file.
 pub fn read_scan(path: &std::path::Path) -> Result<Scan, CalibError> {
-    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
-    let cloud = match ext.as_deref() {
-        Some("pcd") => hdmap_io::pcd::read_pcd(path)?.cloud,
-        Some("bin") => hdmap_io::kitti::read_kitti_bin(path, hdmap_core::FrameId::Lidar(0))?,
-        Some("las" | "laz") => hdmap_io::las::read_las(path, |_| {})?.cloud,
-        _ => {
-            return Err(CalibError::NoData {
-                path: path.to_path_buf(),
-                message: "unknown scan format (expected .pcd, .bin, .las or .laz)".into(),
-            });
-        }
-    };
+    let cloud = hdmap_io::scan::read_scan(path)?;
     if cloud.is_empty() {
         return Err(CalibError::NoData {
             path: path.to_path_buf(),

@@ -57,9 +57,7 @@ pub fn clean(a: &CleanArgs) -> anyhow::Result<()> {
     let source_path = a.scans.join(hdmap_register::output::files::CLOUD_SOURCE);
     let needs_source = cfg.model.weights.is_some() || a.truth_labels.is_some();
     let (scan_files, provenance) = if needs_source {
-        let scan_files = hdmap_register::output::read_scan_files(&a.scans)?;
-        let provenance = std::fs::read(&source_path).with_context(|| format!("{}", source_path.display()))?;
-        (scan_files, provenance)
+        hdmap_register::output::read_provenance(&a.scans)?
     } else {
         (Vec::new(), Vec::new())
     };
@@ -162,10 +160,7 @@ pub fn score_run(run: &hdmap_dynamic::CleanRun, labels: &[u32], cfg: &CleanConfi
         methods.push(("visibility".to_string(), hdmap_dynamic::score(&removed(&run.visibility), &truth)));
     }
     if let Some(classes) = &run.classes {
-        let model_removed: Vec<bool> = classes
-            .iter()
-            .map(|c| MovableClass::from_code(c.class).is_some_and(MovableClass::movable))
-            .collect();
+        let model_removed: Vec<bool> = classes.iter().map(hdmap_dynamic::PointClass::is_movable).collect();
         methods.push(("model".to_string(), hdmap_dynamic::score(&model_removed, &truth)));
         methods.push(("fused".to_string(), hdmap_dynamic::score(&removed(&run.reasons), &truth)));
         let mut acc = ClassIou::default();
@@ -301,7 +296,7 @@ pub struct SegmentArgs {
     /// its `.toml` card beside it.
     #[arg(long)]
     pub model: PathBuf,
-    /// Scans (PCD or KITTI .bin, sensor frame), or folders of them.
+    /// Scans (PCD, KITTI .bin or LAS/LAZ, sensor frame), or folders of them.
     #[arg(required = true)]
     pub scans: Vec<PathBuf>,
     /// Output folder: per scan `<stem>.classes.u8` (one class code per point, in file order),
@@ -337,7 +332,10 @@ pub fn segment(a: &SegmentArgs) -> anyhow::Result<()> {
             let mut v: Vec<PathBuf> = std::fs::read_dir(p)
                 .with_context(|| p.display().to_string())?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| f.extension().is_some_and(|x| x == "pcd" || x == "bin"))
+                .filter(|f| {
+                    f.extension()
+                        .is_some_and(|x| ["pcd", "bin", "las", "laz"].contains(&&*x.to_string_lossy()))
+                })
                 .collect();
             v.sort();
             files.extend(v);
@@ -362,10 +360,7 @@ pub fn segment(a: &SegmentArgs) -> anyhow::Result<()> {
     let mut summary = Vec::new();
     let start = std::time::Instant::now();
     for f in &files {
-        let cloud = match f.extension().and_then(|x| x.to_str()) {
-            Some("bin") => hdmap_io::kitti::read_kitti_bin(f, hdmap_core::FrameId::Lidar(0))?,
-            _ => hdmap_io::pcd::read_pcd(f)?.cloud,
-        };
+        let cloud = hdmap_io::scan::read_scan(f)?;
         if cloud.is_empty() {
             anyhow::bail!("{}: the scan has no points", f.display());
         }

@@ -80,17 +80,18 @@ pub struct PointClass {
     pub movable: f32,
 }
 
+impl PointClass {
+    /// Whether the model's class can move.
+    pub fn is_movable(&self) -> bool {
+        MovableClass::from_code(self.class).is_some_and(MovableClass::movable)
+    }
+}
+
 /// The points whose free-space decision can matter: those the model calls movable or is not
 /// sure are static. The others stay whatever free space says, so the check need not trace for
 /// them ([`crate::visibility::free_space_of`]).
 pub fn candidates(classes: &[PointClass], cfg: &ModelConfig) -> Vec<bool> {
-    classes
-        .iter()
-        .map(|c| {
-            MovableClass::from_code(c.class).is_some_and(MovableClass::movable)
-                || c.movable >= cfg.veto_below_movable_prob as f32
-        })
-        .collect()
+    classes.iter().map(|c| c.is_movable() || c.movable >= cfg.veto_below_movable_prob as f32).collect()
 }
 
 /// Fuses the free-space decisions `visibility` (one per point of `scans`, in order) with the
@@ -107,9 +108,7 @@ pub fn fuse(
     for s in scans {
         let n = s.points.len();
         let (vis, cls) = (&visibility[start..start + n], &classes[start..start + n]);
-        let movable: Vec<usize> = (0..n)
-            .filter(|&i| MovableClass::from_code(cls[i].class).is_some_and(MovableClass::movable))
-            .collect();
+        let movable: Vec<usize> = (0..n).filter(|&i| cls[i].is_movable()).collect();
         let object = objects(&s.points, &movable, cfg.object_gap_m);
         // Per object: points and points seen through.
         let mut tally: HashMap<usize, (usize, usize)> = HashMap::new();

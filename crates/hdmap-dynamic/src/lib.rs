@@ -301,6 +301,16 @@ pub struct ScanSource<'a> {
     pub provenance: &'a [u8],
 }
 
+/// The records of a cloud's provenance (`hdmap register`'s `cloud_source.bin`): per point,
+/// its scan index and its point index in that scan's file (little-endian `u32` each).
+pub fn provenance(bytes: &[u8]) -> Result<Vec<(usize, usize)>, String> {
+    if !bytes.len().is_multiple_of(8) {
+        return Err(format!("provenance of {} bytes is not pairs of u32", bytes.len()));
+    }
+    let u32_at = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize;
+    Ok(bytes.chunks_exact(8).map(|r| (u32_at(&r[..4]), u32_at(&r[4..]))).collect())
+}
+
 /// Runs `model` on every scan of `source` and returns the class of every cloud point
 /// (`points` of them) and the seconds it took.
 pub fn classify_cloud(
@@ -310,11 +320,9 @@ pub fn classify_cloud(
 ) -> Result<(Vec<PointClass>, f64), DynamicError> {
     use rayon::prelude::*;
     let bad = |message: String| DynamicError::Input { what: source.lidar_dir.display().to_string(), message };
-    if source.provenance.len() != 8 * points {
-        return Err(bad(format!(
-            "provenance of {} bytes for {points} cloud points (8 bytes each)",
-            source.provenance.len()
-        )));
+    let records = provenance(source.provenance).map_err(bad)?;
+    if records.len() != points {
+        return Err(bad(format!("provenance of {} points for {points} cloud points", records.len())));
     }
     let start = std::time::Instant::now();
     let labels: Vec<model::ScanLabels> = source
@@ -335,9 +343,7 @@ pub fn classify_cloud(
         })
         .collect::<Result<_, _>>()?;
     let mut out = Vec::with_capacity(points);
-    for rec in source.provenance.chunks_exact(8) {
-        let k = u32::from_le_bytes([rec[0], rec[1], rec[2], rec[3]]) as usize;
-        let i = u32::from_le_bytes([rec[4], rec[5], rec[6], rec[7]]) as usize;
+    for (k, i) in records {
         let l = labels.get(k).ok_or_else(|| bad(format!("scan index {k} beyond {} scans", labels.len())))?;
         let (class, movable) = match (l.class.get(i), l.movable.get(i)) {
             (Some(c), Some(m)) => (*c, *m),

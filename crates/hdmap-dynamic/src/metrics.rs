@@ -59,14 +59,10 @@ pub fn truth_labels(
     source: &[u8],
 ) -> Result<Vec<u32>, DynamicError> {
     let bad = |message: String| DynamicError::Input { what: labels_dir.display().to_string(), message };
-    if !source.len().is_multiple_of(8) {
-        return Err(bad(format!("provenance of {} bytes is not pairs of u32", source.len())));
-    }
+    let records = crate::provenance(source).map_err(bad)?;
     let mut labels: Vec<Option<Vec<u32>>> = vec![None; scan_files.len()];
-    let mut out = Vec::with_capacity(source.len() / 8);
-    for rec in source.chunks_exact(8) {
-        let k = u32::from_le_bytes([rec[0], rec[1], rec[2], rec[3]]) as usize;
-        let i = u32::from_le_bytes([rec[4], rec[5], rec[6], rec[7]]) as usize;
+    let mut out = Vec::with_capacity(records.len());
+    for (k, i) in records {
         let name = scan_files
             .get(k)
             .ok_or_else(|| bad(format!("scan index {k} beyond {} scans", scan_files.len())))?;

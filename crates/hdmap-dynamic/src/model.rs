@@ -178,10 +178,14 @@ impl Projection {
         Some((row, col))
     }
 
-    /// The range image of `points` (`CHANNELS × rows × cols`, row-major) and the pixel index
-    /// of every point (`None` where [`Projection::pixel`] has none). A pixel shows its
-    /// nearest point.
-    pub fn image(&self, points: &[[f32; 3]]) -> (Vec<f32>, Vec<Option<u32>>) {
+    /// The range image of the `points` whose range lies in `range_m` (`CHANNELS × rows ×
+    /// cols`, row-major) and the pixel index of every point, in range or not (`None` where
+    /// [`Projection::pixel`] has none). A pixel shows its nearest point.
+    pub fn image(
+        &self,
+        points: &[[f32; 3]],
+        range_m: std::ops::RangeInclusive<f32>,
+    ) -> (Vec<f32>, Vec<Option<u32>>) {
         let n = self.rows * self.cols;
         let mut best = vec![f32::INFINITY; n];
         let mut pix = Vec::with_capacity(points.len());
@@ -194,7 +198,7 @@ impl Projection {
             let k = r * self.cols + c;
             pix.push(Some(k as u32));
             let range = (p[0] * p[0] + p[1] * p[1] + p[2] * p[2]).sqrt();
-            if range < best[k] {
+            if range_m.contains(&range) && range < best[k] {
                 best[k] = range;
                 let v = [range / 20.0, p[0] / 20.0, p[1] / 20.0, p[2] / 2.0, 1.0];
                 for (ch, val) in v.into_iter().enumerate() {
@@ -376,16 +380,8 @@ impl Model {
     /// are labelled too (from their pixel), but do not enter the image.
     pub fn label_scan(&self, points: &[[f32; 3]]) -> Result<ScanLabels, DynamicError> {
         let proj = self.card.projection;
-        let (lo, hi) = (self.card.min_range_m as f32, self.card.max_range_m as f32);
-        let in_range: Vec<[f32; 3]> = points
-            .iter()
-            .map(|p| {
-                let r = (p[0] * p[0] + p[1] * p[1] + p[2] * p[2]).sqrt();
-                if (lo..=hi).contains(&r) { *p } else { [f32::NAN; 3] }
-            })
-            .collect();
-        let (img, _) = proj.image(&in_range);
-        let pix: Vec<Option<(usize, usize)>> = points.iter().map(|p| proj.pixel(*p)).collect();
+        let range_m = self.card.min_range_m as f32..=self.card.max_range_m as f32;
+        let (img, pix) = proj.image(points, range_m);
         let logits = self.logits(&[img]).map_err(|m| err(&self.path, m))?;
         let prob = logits.softmax(1, Kind::Float).squeeze_dim(0); // classes × rows × cols
         let (h, w) = (proj.rows, proj.cols);
@@ -398,8 +394,8 @@ impl Model {
         let mut movable = Vec::with_capacity(points.len());
         for px in pix {
             match px {
-                Some((r, c)) => {
-                    let k = r * w + c;
+                Some(k) => {
+                    let k = k as usize;
                     let (mut best, mut best_p, mut mov) = (0usize, -1f32, 0f32);
                     for ci in 0..CLASSES {
                         let p = prob[ci * n + k];
@@ -635,7 +631,7 @@ fn example(
             [x, y, z + dz]
         })
         .collect();
-    let (img, pix) = proj.image(&pts);
+    let (img, pix) = proj.image(&pts, 0.0..=f32::INFINITY); // scans come range-filtered
     // Target of a pixel: the class of the point it shows (the nearest), −100 for empty pixels
     // and unlabelled points.
     let n = proj.rows * proj.cols;
@@ -816,11 +812,13 @@ mod tests {
         assert_eq!(p.pixel([0.0, 0.0, 0.0]), None);
         assert_eq!(p.pixel([f32::NAN, 0.0, 0.0]), None);
         // The nearest point wins a shared pixel.
-        let (img, pix) = p.image(&[[20.0, 0.0, 0.0], [10.0, 0.0, 0.0]]);
+        let (img, pix) = p.image(&[[20.0, 0.0, 0.0], [10.0, 0.0, 0.0], [0.5, 0.0, 0.0]], 1.0..=80.0);
         assert_eq!(pix[0], pix[1]);
         let k = pix[0].unwrap_or(0) as usize;
         assert!((img[k] - 0.5).abs() < 1e-6, "range channel holds 10 m / 20 m");
         assert_eq!(img[4 * 32 * 896 + k], 1.0);
+        // Out of range: a pixel, but not in the image.
+        assert_eq!(pix[2], pix[0]);
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub mod pcd;
 pub mod pjlab;
 pub mod raster;
 pub mod rig;
+pub mod scan;
 pub mod testdata;
 pub mod trajectory;
 pub mod vector;

@@ -438,23 +438,31 @@ pub fn run(
     clean_cfg.model.weights = clean_cfg.model.weights.as_deref().map(|p| config.resolve(p));
     let mut clean_inputs = vec![registered_cloud.clone(), trajectory.clone()];
     if let Some(w) = &clean_cfg.model.weights {
-        clean_inputs.extend([w.clone(), hdmap_dynamic::model::card_path(w), drive.join("lidar")]);
+        clean_inputs.extend([
+            w.clone(),
+            hdmap_dynamic::model::card_path(w),
+            registered.join(hdmap_register::output::files::CLOUD_SOURCE),
+            drive.join("lidar"),
+        ]);
     }
     reports.push(run_stage(&job, Stage::Clean, toml_sha(&c.clean), &clean_inputs, progress, |out| {
         let err = stage_err(Stage::Clean);
-        let scan_files =
-            hdmap_register::output::read_scan_files(&registered).map_err(|e| err(e.to_string()))?;
-        let source_path = registered.join(hdmap_register::output::files::CLOUD_SOURCE);
-        let provenance =
-            std::fs::read(&source_path).map_err(|e| err(format!("{}: {e}", source_path.display())))?;
-        let lidar_dir = drive.join("lidar");
-        let source = hdmap_dynamic::ScanSource {
-            lidar_dir: &lidar_dir,
-            scan_files: &scan_files,
-            provenance: &provenance,
+        // The model labels the raw scans, tied to the cloud by register's provenance.
+        let provenance = match clean_cfg.model.weights {
+            Some(_) => {
+                Some(hdmap_register::output::read_provenance(&registered).map_err(|e| err(e.to_string()))?)
+            }
+            None => None,
         };
-        let run = hdmap_dynamic::clean_files(&registered_cloud, &trajectory, Some(&source), out, &clean_cfg)
-            .map_err(|e| err(e.to_string()))?;
+        let lidar_dir = drive.join("lidar");
+        let source = provenance.as_ref().map(|(scan_files, bytes)| hdmap_dynamic::ScanSource {
+            lidar_dir: &lidar_dir,
+            scan_files,
+            provenance: bytes,
+        });
+        let run =
+            hdmap_dynamic::clean_files(&registered_cloud, &trajectory, source.as_ref(), out, &clean_cfg)
+                .map_err(|e| err(e.to_string()))?;
         let r = run.report;
         Ok(format!("{} of {} points removed over {} scans", r.removed, r.points, r.scans))
     })?);

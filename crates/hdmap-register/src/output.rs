@@ -83,19 +83,27 @@ pub struct RegisterReport {
     pub files: Vec<PathBuf>,
 }
 
-/// The `scan_files` of a register output's `report.json` (the keyframes' scan file names, in
-/// the order `cloud_source.bin` indexes them).
-pub fn read_scan_files(out_dir: &Path) -> Result<Vec<String>, RegisterError> {
+/// The provenance of a register output's cloud: the keyframes' scan file names (its
+/// `report.json`'s `scan_files`, in the order `cloud_source.bin` indexes them) and the bytes of
+/// `cloud_source.bin`.
+pub fn read_provenance(out_dir: &Path) -> Result<(Vec<String>, Vec<u8>), RegisterError> {
     let path = out_dir.join(files::REPORT);
-    let bad = |message: String| RegisterError::Input { path: path.display().to_string(), message };
-    let text = std::fs::read_to_string(&path).map_err(|e| bad(e.to_string()))?;
-    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
-    let list = v["scan_files"].as_array().ok_or_else(|| bad("no scan_files list".into()))?;
-    list.iter()
+    let bad =
+        |path: &Path, message: String| RegisterError::Input { path: path.display().to_string(), message };
+    let text = std::fs::read_to_string(&path).map_err(|e| bad(&path, e.to_string()))?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(&path, e.to_string()))?;
+    let list = v["scan_files"].as_array().ok_or_else(|| bad(&path, "no scan_files list".into()))?;
+    let names = list
+        .iter()
         .map(|x| {
-            x.as_str().map(str::to_string).ok_or_else(|| bad(format!("scan_files entry {x} is not a name")))
+            x.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| bad(&path, format!("scan_files entry {x} is not a name")))
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    let source = out_dir.join(files::CLOUD_SOURCE);
+    let bytes = std::fs::read(&source).map_err(|e| bad(&source, e.to_string()))?;
+    Ok((names, bytes))
 }
 
 /// Writes the outputs of a registration into `out_dir` (created if missing) and returns the
