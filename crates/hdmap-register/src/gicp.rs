@@ -54,6 +54,15 @@ pub struct GicpCloud {
     pub covariances: Vec<Matrix3<f64>>,
     /// Tree over the centred points in f32 (metres around the centroid: µm resolution).
     tree: Tree,
+    /// The centred f32 points the tree holds.
+    local32: Vec<[f32; 3]>,
+    /// The k nearest neighbours of every point (k per point, flat; a point is its own).
+    neighbours: Vec<u32>,
+    /// Squared distance from every point to its k-th nearest neighbour: every point closer
+    /// than that is in its neighbour list.
+    reach_sq: Vec<f32>,
+    /// Neighbours per point.
+    k: usize,
     /// Offset subtracted before building the tree (the cloud's centroid).
     shift: [f64; 3],
 }
@@ -103,13 +112,16 @@ pub fn voxel_downsample(points: &[[f64; 3]], voxel_size_m: f64) -> Vec<[f64; 3]>
 }
 
 /// The k nearest neighbours of every point (k per point, flat), exactly: first among the points
-/// of the 27 grid cells around it (cells of six times the cloud's point spacing), which hold
-/// every point within one cell size — enough when the k-th candidate is that close; the
-/// kd-tree otherwise (sparse far-range points). Faster than kiddo's k-NN alone on LiDAR.
-fn neighbourhoods(local: &[[f32; 3]], tree: &Tree, kk: std::num::NonZero<usize>) -> Vec<u32> {
+/// of the 27 grid cells around it (cells of six times the 80th percentile of the cloud's
+/// nearest-neighbour distances), which hold every point within one cell size — enough when
+/// the k-th candidate is that close; else among the 125 cells up to two away (two cell sizes);
+/// the kd-tree otherwise (sparse far-range points). Faster than kiddo's k-NN alone on LiDAR.
+/// Returns the neighbour lists and each point's squared distance to its k-th neighbour.
+fn neighbourhoods(local: &[[f32; 3]], tree: &Tree, kk: std::num::NonZero<usize>) -> (Vec<u32>, Vec<f32>) {
     use std::collections::HashMap;
     let k = kk.get();
-    // Point spacing: median nearest-neighbour distance over a sample.
+    // Point spacing: 80th percentile of the nearest-neighbour distance over a sample (near-range
+    // LiDAR points are dense; the median makes cells too small for the sparser majority).
     let two = std::num::NonZero::new(2).unwrap_or(kk);
     let mut d: Vec<f32> = local
         .iter()
@@ -119,7 +131,7 @@ fn neighbourhoods(local: &[[f32; 3]], tree: &Tree, kk: std::num::NonZero<usize>)
         })
         .collect();
     d.sort_by(f32::total_cmp);
-    let cell = 6.0 * d.get(d.len() / 2).copied().filter(|v| *v > 0.0).unwrap_or(0.1);
+    let cell = 6.0 * d.get(d.len() * 4 / 5).copied().filter(|v| *v > 0.0).unwrap_or(0.1);
     let cell2 = cell * cell;
     let key = |p: &[f32; 3]| p.map(|v| (v / cell).floor() as i32);
     let mut order: Vec<([i32; 3], u32)> =
@@ -137,55 +149,140 @@ fn neighbourhoods(local: &[[f32; 3]], tree: &Tree, kk: std::num::NonZero<usize>)
     }
     // Cell by cell: the candidates of the 27 cells around a cell are gathered once for all its
     // points.
-    let per_run: Vec<Vec<u32>> = runs
+    let per_run: Vec<(Vec<u32>, Vec<f32>)> = runs
         .par_iter()
         .map_init(
-            || (Vec::<([f32; 3], u32)>::new(), Vec::<(f32, u32)>::new()),
-            |(pool, cand), &(a, b)| {
+            || (Pool::default(), Pool::default(), Vec::<f32>::new(), Vec::<f32>::new()),
+            |(pool, wide, dist, scratch), &(a, b)| {
                 let c = order[a as usize].0;
-                pool.clear();
-                for dx in -1..=1 {
-                    for dy in -1..=1 {
-                        for dz in -1..=1 {
-                            if let Some(&(s, e)) = cells.get(&[c[0] + dx, c[1] + dy, c[2] + dz]) {
-                                pool.extend(
-                                    order[s as usize..e as usize]
-                                        .iter()
-                                        .map(|&(_, j)| (local[j as usize], j)),
-                                );
+                // The candidates of the cells up to `ring` cells away from this one.
+                let gather = |pool: &mut Pool, ring: i32| {
+                    pool.clear();
+                    for dx in -ring..=ring {
+                        for dy in -ring..=ring {
+                            for dz in -ring..=ring {
+                                if let Some(&(s, e)) = cells.get(&[c[0] + dx, c[1] + dy, c[2] + dz]) {
+                                    for &(_, j) in &order[s as usize..e as usize] {
+                                        pool.push(&local[j as usize], j);
+                                    }
+                                }
                             }
                         }
                     }
-                }
+                };
+                gather(pool, 1);
+                wide.clear();
+                let mut wide_ready = false;
                 let mut out = Vec::with_capacity((b - a) as usize * k);
+                let mut reach = Vec::with_capacity((b - a) as usize);
+                let mut hint = 0.0f32;
                 for &(_, i) in &order[a as usize..b as usize] {
                     let q = local[i as usize];
-                    cand.clear();
-                    cand.extend(pool.iter().map(|(p, j)| {
-                        ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) + (p[2] - q[2]).powi(2), *j)
-                    }));
-                    if cand.len() >= k && {
-                        cand.select_nth_unstable_by(k - 1, |a, b| a.0.total_cmp(&b.0));
-                        cand[k - 1].0 <= cell2
-                    } {
-                        out.extend(cand[..k].iter().map(|c| c.1));
-                    } else {
-                        let nn = tree.query(&q).nearest_n::<SquaredEuclidean<f32>>(kk).unsorted().execute();
-                        out.extend(nn.iter().map(|m| m.item));
+                    // Sparse points: two rings of cells, then the kd-tree.
+                    let found =
+                        pool.k_nearest(&q, k, cell2, 2.0 * hint, dist, scratch, &mut out).or_else(|| {
+                            if !wide_ready {
+                                gather(wide, 2);
+                                wide_ready = true;
+                            }
+                            wide.k_nearest(&q, k, 4.0 * cell2, f32::INFINITY, dist, scratch, &mut out)
+                        });
+                    match found {
+                        Some(r) => {
+                            hint = r;
+                            reach.push(r)
+                        }
+                        None => {
+                            let nn =
+                                tree.query(&q).nearest_n::<SquaredEuclidean<f32>>(kk).unsorted().execute();
+                            out.extend(nn.iter().map(|m| m.item));
+                            reach.push(nn.iter().map(|m| m.distance).fold(0.0, f32::max));
+                        }
                     }
                 }
-                out
+                (out, reach)
             },
         )
         .collect();
     // Back to point order.
     let mut nn = vec![0u32; local.len() * k];
-    for (&(a, b), res) in runs.iter().zip(&per_run) {
+    let mut reach_sq = vec![0f32; local.len()];
+    for (&(a, b), (res, reach)) in runs.iter().zip(&per_run) {
         for (r, &(_, i)) in order[a as usize..b as usize].iter().enumerate() {
             nn[i as usize * k..(i as usize + 1) * k].copy_from_slice(&res[r * k..(r + 1) * k]);
+            reach_sq[i as usize] = reach[r];
         }
     }
-    nn
+    (nn, reach_sq)
+}
+
+/// Candidate points of [`neighbourhoods`], coordinates by axis (the distance loop vectorises).
+#[derive(Default)]
+struct Pool {
+    x: Vec<f32>,
+    y: Vec<f32>,
+    z: Vec<f32>,
+    index: Vec<u32>,
+}
+
+impl Pool {
+    fn clear(&mut self) {
+        self.x.clear();
+        self.y.clear();
+        self.z.clear();
+        self.index.clear();
+    }
+
+    fn push(&mut self, p: &[f32; 3], j: u32) {
+        self.x.push(p[0]);
+        self.y.push(p[1]);
+        self.z.push(p[2]);
+        self.index.push(j);
+    }
+
+    /// Appends the `k` candidates nearest to `q` to `out` and returns the k-th squared
+    /// distance, when that is at most `max_sq` (every point within it is then a candidate);
+    /// `None` (nothing appended) otherwise. `hint` is a guess of the k-th squared distance (a
+    /// nearby point's): when at least `k` candidates lie within it, only those are ranked.
+    #[allow(clippy::too_many_arguments)] // the query and its reusable buffers
+    fn k_nearest(
+        &self,
+        q: &[f32; 3],
+        k: usize,
+        max_sq: f32,
+        hint: f32,
+        dist: &mut Vec<f32>,
+        scratch: &mut Vec<f32>,
+        out: &mut Vec<u32>,
+    ) -> Option<f32> {
+        if self.index.len() < k {
+            return None;
+        }
+        dist.clear();
+        dist.extend(
+            self.x.iter().zip(&self.y).zip(&self.z).map(|((x, y), z)| {
+                (x - q[0]) * (x - q[0]) + (y - q[1]) * (y - q[1]) + (z - q[2]) * (z - q[2])
+            }),
+        );
+        scratch.clear();
+        scratch.extend(dist.iter().filter(|d| **d <= hint));
+        if scratch.len() < k {
+            scratch.clear();
+            scratch.extend_from_slice(dist);
+        }
+        let kth = *scratch.select_nth_unstable_by(k - 1, f32::total_cmp).1;
+        if kth > max_sq {
+            return None;
+        }
+        // The candidates nearer than the k-th, then as many at exactly its distance as fill k.
+        let start = out.len();
+        out.extend(self.index.iter().zip(dist.iter()).filter(|(_, d)| **d < kth).map(|(j, _)| *j));
+        let mut ties = self.index.iter().zip(dist.iter()).filter(|(_, d)| **d == kth).map(|(j, _)| *j);
+        while out.len() - start < k {
+            out.push(ties.next()?);
+        }
+        Some(kth)
+    }
 }
 
 impl GicpCloud {
@@ -209,7 +306,7 @@ impl GicpCloud {
             Tree::new_from_slice(&local32).map_err(|e| RegisterError::Solver(format!("kd-tree: {e}")))?;
         let kk = std::num::NonZero::new(k).unwrap_or(std::num::NonZero::<usize>::MIN);
         // k nearest neighbours of every point, as one batch (the covariance needs no order).
-        let nn = neighbourhoods(&local32, &tree, kk);
+        let (nn, reach_sq) = neighbourhoods(&local32, &tree, kk);
         let covariances = nn
             .par_chunks(k)
             .map(|nn| {
@@ -226,7 +323,7 @@ impl GicpCloud {
                 regularise(c / nn.len() as f64)
             })
             .collect();
-        Ok(Self { points, covariances, tree, shift })
+        Ok(Self { points, covariances, tree, local32, neighbours: nn, reach_sq, k, shift })
     }
 
     /// Number of points.
@@ -325,29 +422,95 @@ fn skew(v: &Vector3<f64>) -> Matrix3<f64> {
     Matrix3::new(0.0, -v.z, v.y, v.z, 0.0, -v.x, -v.y, v.x, 0.0)
 }
 
-/// Nearest target point within the correspondence distance of each transformed source point.
+/// What the correspondence search keeps between iterations, per source point: the exact
+/// nearest target point found last, and a lower bound on the distance to the target cloud
+/// that holds wherever the point has moved since.
+struct NearestCache {
+    /// Index of the nearest target point at `at` (`u32::MAX`: none searched yet).
+    index: Vec<u32>,
+    /// Distance from `at` to the nearest target point, m.
+    dist: Vec<f32>,
+    /// Where the point was (target-local) when `index` and `dist` were found.
+    at: Vec<[f32; 3]>,
+}
+
+impl NearestCache {
+    fn new(n: usize) -> Self {
+        Self { index: vec![u32::MAX; n], dist: vec![0.0; n], at: vec![[0.0; 3]; n] }
+    }
+}
+
+/// Squared f32 distance, summed as kiddo's `SquaredEuclidean` does.
+#[inline]
+fn dist_sq(a: &[f32; 3], b: &[f32; 3]) -> f32 {
+    (a[0] - b[0]) * (a[0] - b[0]) + (a[1] - b[1]) * (a[1] - b[1]) + (a[2] - b[2]) * (a[2] - b[2])
+}
+
+/// The exact nearest target point to `q`, starting from a target point `j` close to it: a
+/// descent over the target's neighbour lists, accepted when the result is certified — every
+/// point nearer to `q` than the found `m` lies within twice that distance of `m`, so inside
+/// `m`'s neighbour list when that is less than its k-th neighbour's distance. `None`: not
+/// certified (the caller asks the kd-tree).
+#[inline]
+fn nearest_from(target: &GicpCloud, q: &[f32; 3], mut j: usize) -> Option<(usize, f32)> {
+    let mut d = dist_sq(q, &target.local32[j]);
+    for _ in 0..8 {
+        let mut best = j;
+        for &m in &target.neighbours[j * target.k..(j + 1) * target.k] {
+            let dm = dist_sq(q, &target.local32[m as usize]);
+            if dm < d {
+                (d, best) = (dm, m as usize);
+            }
+        }
+        if best == j {
+            // Margin for f32 rounding of the distances compared.
+            return (4.0 * d * (1.0 + 1e-4) < target.reach_sq[j]).then_some((j, d));
+        }
+        j = best;
+    }
+    None
+}
+
+/// Nearest target point within the correspondence distance of each transformed source point,
+/// exactly as a kd-tree search of every point would find it. Between iterations a point moves
+/// little: one that was far from the target by more than the distance it moved plus the gate
+/// has no correspondence; the others start from last iteration's nearest point
+/// ([`nearest_from`]) and fall back to the kd-tree when that is not certified.
 fn correspondences(
     target: &GicpCloud,
     source_local: &[[f64; 3]],
     t: &Isometry3<f64>,
     cfg: &GicpConfig,
+    cache: &mut NearestCache,
 ) -> Vec<u32> {
     let max_sq = cfg.max_correspondence_m * cfg.max_correspondence_m;
-    let moved: Vec<[f32; 3]> = source_local
+    // Margin on the skip test for f32 rounding, m.
+    let skip_beyond = cfg.max_correspondence_m as f32 + 1e-4;
+    source_local
         .par_iter()
-        .map(|p| {
+        .zip(cache.index.par_iter_mut())
+        .zip(cache.dist.par_iter_mut())
+        .zip(cache.at.par_iter_mut())
+        .map(|(((p, index), dist), at)| {
             let tp = t * nalgebra::Point3::from(*p);
-            [tp.x as f32, tp.y as f32, tp.z as f32]
+            let q = [tp.x as f32, tp.y as f32, tp.z as f32];
+            if *index != u32::MAX {
+                // No target point is nearer to q than dist − |q − at|.
+                if *dist - dist_sq(&q, at).sqrt() > skip_beyond {
+                    return u32::MAX;
+                }
+            }
+            let (j, d2) =
+                match (*index != u32::MAX).then(|| nearest_from(target, &q, *index as usize)).flatten() {
+                    Some(found) => found,
+                    None => {
+                        let nn = target.tree.query(&q).nearest_one::<SquaredEuclidean<f32>>().execute();
+                        (nn.item as usize, nn.distance)
+                    }
+                };
+            (*index, *dist, *at) = (j as u32, d2.sqrt(), q);
+            if d2 as f64 > max_sq { u32::MAX } else { j as u32 }
         })
-        .collect();
-    target
-        .tree
-        .query_batch(&moved)
-        .nearest_one::<SquaredEuclidean<f32>>()
-        .execute()
-        .into_vec()
-        .into_iter()
-        .map(|nn| if nn.distance as f64 > max_sq { u32::MAX } else { nn.item })
         .collect()
 }
 
@@ -509,7 +672,8 @@ pub fn align(
         .collect();
     let mut t = shifted(init_target_from_source, target.shift, source.shift);
     let mut lambda = 1e-4;
-    let mut corr = correspondences(target, &source_local, &t, cfg);
+    let mut cache = NearestCache::new(source_local.len());
+    let mut corr = correspondences(target, &source_local, &t, cfg, &mut cache);
     let (mut h, mut b, mut err, mut inl) = linearise(target, &source_local, source, &t, &corr, cfg);
     let mut converged = false;
     let mut iterations = 0;
@@ -530,7 +694,7 @@ pub fn align(
                 && delta.fixed_rows::<3>(3).norm() < cfg.translation_eps_m;
             if err2 <= err || small {
                 t = cand;
-                corr = correspondences(target, &source_local, &t, cfg);
+                corr = correspondences(target, &source_local, &t, cfg, &mut cache);
                 (h, b, err, inl) = linearise(target, &source_local, source, &t, &corr, cfg);
                 lambda = (lambda / 10.0).max(1e-8);
                 stepped = true;
@@ -623,5 +787,106 @@ mod tests {
             let ours = regularise(c);
             assert!((ours - reference).abs().max() < 1e-6, "case {i}: {ours} vs {reference}");
         }
+    }
+
+    /// A LiDAR-like cloud: a dense ground disc thinning with range, two walls and scattered
+    /// far points (the sparse cases that leave the grid for the kd-tree).
+    fn street(rng: &mut rand_chacha::ChaCha8Rng, n: usize) -> Vec<[f64; 3]> {
+        (0..n)
+            .map(|i| {
+                let r: f64 = 2.0 + 60.0 * rng.random_range(0.0f64..1.0).powi(2);
+                let a: f64 = rng.random_range(0.0..std::f64::consts::TAU);
+                match i % 5 {
+                    0 => [
+                        rng.random_range(-30.0..30.0),
+                        8.0 + rng.random_range(-0.02..0.02),
+                        rng.random_range(0.0..6.0),
+                    ],
+                    1 => [rng.random_range(-30.0..30.0), -7.0, rng.random_range(0.0..4.0)],
+                    2 if i % 50 == 2 => [
+                        rng.random_range(-80.0..80.0),
+                        rng.random_range(-80.0..80.0),
+                        rng.random_range(0.0..20.0),
+                    ],
+                    _ => [r * a.cos(), r * a.sin(), rng.random_range(-0.03..0.03)],
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn neighbourhoods_are_the_exact_k_nearest() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let cloud = GicpCloud::new(street(&mut rng, 6000), 20).expect("cloud");
+        for (i, q) in cloud.local32.iter().enumerate() {
+            // Reference: kiddo's k-NN, sorted.
+            let reference = cloud
+                .tree
+                .query(q)
+                .nearest_n::<SquaredEuclidean<f32>>(std::num::NonZero::new(20).unwrap())
+                .execute();
+            let kth = reference.last().expect("20 neighbours").distance;
+            assert_eq!(cloud.reach_sq[i], kth, "point {i}");
+            let list = &cloud.neighbours[i * 20..(i + 1) * 20];
+            let mut seen = list.to_vec();
+            seen.sort_unstable();
+            seen.dedup();
+            assert_eq!(seen.len(), 20, "point {i}: repeated neighbours");
+            for m in list {
+                assert!(dist_sq(q, &cloud.local32[*m as usize]) <= kth, "point {i}: {m} is beyond the k-th");
+            }
+            // Every point strictly nearer than the k-th is listed.
+            for nb in reference.iter().filter(|nb| nb.distance < kth) {
+                assert!(list.contains(&(nb.item as u32)), "point {i}: {} missing", nb.item);
+            }
+        }
+    }
+
+    #[test]
+    fn cached_correspondences_equal_a_fresh_kd_tree_search() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(6);
+        let target = GicpCloud::new(street(&mut rng, 8000), 20).expect("target");
+        let source_local: Vec<[f64; 3]> = street(&mut rng, 3000)
+            .iter()
+            .map(|p| [p[0] - target.shift[0], p[1] - target.shift[1], p[2]])
+            .collect();
+        let cfg = GicpConfig::default();
+        let mut cache = NearestCache::new(source_local.len());
+        // A far start, then steps shrinking as an optimisation's do, and a jump back.
+        let mut poses = vec![Isometry3::new(Vector3::new(1.2, -0.6, 0.3), Vector3::new(0.01, -0.02, 0.12))];
+        for s in 0..8 {
+            let f = 0.5f64.powi(s);
+            poses.push(Isometry3::new(
+                Vector3::new(1.2 * f, -0.6 * f, 0.3 * f),
+                Vector3::new(0.01 * f, -0.02 * f, 0.12 * f),
+            ));
+        }
+        poses.push(poses[1]);
+        let (mut kept, mut total) = (0usize, 0usize);
+        for t in &poses {
+            let before = cache.index.clone();
+            let ours = correspondences(&target, &source_local, t, &cfg, &mut cache);
+            for (i, p) in source_local.iter().enumerate() {
+                let tp = t * nalgebra::Point3::from(*p);
+                let q = [tp.x as f32, tp.y as f32, tp.z as f32];
+                let nn = target.tree.query(&q).nearest_one::<SquaredEuclidean<f32>>().execute();
+                let expected = if nn.distance as f64 > cfg.max_correspondence_m.powi(2) {
+                    u32::MAX
+                } else {
+                    nn.item as u32
+                };
+                if expected == u32::MAX {
+                    assert_eq!(ours[i], u32::MAX, "point {i}");
+                } else {
+                    // Ties aside, the same point: the same distance.
+                    assert_eq!(dist_sq(&q, &target.local32[ours[i] as usize]), nn.distance, "point {i}");
+                }
+            }
+            kept += before.iter().zip(&cache.index).filter(|(b, a)| *b != &u32::MAX && b == a).count();
+            total += source_local.len();
+        }
+        // Points whose nearest stayed the same (the descent starts at the answer): the cache must
+        // be in use, or this test checks only the kd-tree.
+        assert!(kept > total / 4, "{kept} of {total}");
     }
 }
