@@ -823,7 +823,7 @@ mod tests {
             let reference = cloud
                 .tree
                 .query(q)
-                .nearest_n::<SquaredEuclidean<f32>>(std::num::NonZero::new(20).unwrap())
+                .nearest_n::<SquaredEuclidean<f32>>(std::num::NonZero::new(20).expect("k > 0"))
                 .execute();
             let kth = reference.last().expect("20 neighbours").distance;
             assert_eq!(cloud.reach_sq[i], kth, "point {i}");
