@@ -837,7 +837,7 @@ mod tests {
             }
             // Every point strictly nearer than the k-th is listed.
             for nb in reference.iter().filter(|nb| nb.distance < kth) {
-                assert!(list.contains(&(nb.item as u32)), "point {i}: {} missing", nb.item);
+                assert!(list.contains(&nb.item), "point {i}: {} missing", nb.item);
             }
         }
     }
@@ -870,11 +870,8 @@ mod tests {
                 let tp = t * nalgebra::Point3::from(*p);
                 let q = [tp.x as f32, tp.y as f32, tp.z as f32];
                 let nn = target.tree.query(&q).nearest_one::<SquaredEuclidean<f32>>().execute();
-                let expected = if nn.distance as f64 > cfg.max_correspondence_m.powi(2) {
-                    u32::MAX
-                } else {
-                    nn.item as u32
-                };
+                let expected =
+                    if nn.distance as f64 > cfg.max_correspondence_m.powi(2) { u32::MAX } else { nn.item };
                 if expected == u32::MAX {
                     assert_eq!(ours[i], u32::MAX, "point {i}");
                 } else {
