@@ -11,7 +11,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::path::PathBuf::from(std::env::args().nth(1).ok_or("usage: lidar_ins_sim SIM_DIR")?);
     let layout = hdmap_io::layout::read_layout_geojson(&dir.join("truth/layout.geojson"))?;
     let cfg = RegisterConfig { overlap_radius_m: 0.1, ..RegisterConfig::default() };
-    let drive = load_drive(&dir.join("drive"), None, &layout.origin, &cfg)?;
+    let drive = load_drive(&dir.join("drive"), None, Some(&layout.origin), &cfg)?;
     let edges = match_scans(&drive, &cfg)?;
     let x_nom = drive.georef.gnss_from_lidar;
     // B = gnss_i_from_gnss_j from the INS: world_from_gnss = world_from_lidar(INS) · X_nom⁻¹.

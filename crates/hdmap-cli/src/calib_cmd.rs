@@ -261,3 +261,180 @@ pub fn camera_lidar(a: &CameraLidarArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Arguments of `hdmap calibrate lidar-ins`.
+#[derive(clap::Args)]
+pub struct LidarInsArgs {
+    /// Drive folder: `lidar/*.pcd` with per-point times, `ins.csv` (with its CRS), and
+    /// `rig.toml` or `rig_nominal.toml` (the guess) unless --rig is given.
+    #[arg(long)]
+    pub drive: PathBuf,
+    /// Rig file with the guess: the LiDAR's and the INS's (gnss) transforms.
+    #[arg(long)]
+    pub rig: Option<PathBuf>,
+    /// Keyframe spans to scan-match, in keyframes: 1,5 matches consecutive keyframes and
+    /// keyframes five apart (longer spans see more rotation per motion).
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 5])]
+    pub spans: Vec<usize>,
+    /// Use every n-th scan as a keyframe.
+    #[arg(long, default_value_t = 1)]
+    pub keyframe_every: usize,
+    /// Search the LiDAR clock offset within ± this many ms; 0 keeps the rig's offset.
+    #[arg(long, default_value_t = 50.0)]
+    pub max_offset_ms: f64,
+    /// Where to write the updated rig.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Also write the report as JSON here.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+}
+
+/// `hdmap calibrate lidar-ins`: the LiDAR–INS extrinsic and the LiDAR clock offset from a
+/// drive. Keyframes are scan-matched (GICP, hdmap-register) at the given spans; the clock
+/// offset is the shift that best lines up the scan-matched rotations with the INS's
+/// (`hdmap_calib::handeye::time_offset`); hand–eye then solves `gnss_from_lidar` from the
+/// motions at that offset. Lever-arm directions the drive's motion does not determine are kept
+/// at the guess and named. The rig is written back with the covariance and the offset.
+pub fn lidar_ins(a: &LidarInsArgs) -> anyhow::Result<()> {
+    use hdmap_calib::handeye::{TimedMotion, hand_eye, hand_eye_covariance, time_offset};
+    use hdmap_register::drive::{RegisterConfig, load_drive, match_pairs};
+    let lidar = FrameId::Lidar(0);
+    if a.spans.is_empty() || a.spans.contains(&0) {
+        bail!("--spans must be positive keyframe counts, got {:?}", a.spans);
+    }
+    if !(a.max_offset_ms.is_finite() && (0.0..=1000.0).contains(&a.max_offset_ms)) {
+        bail!("--max-offset-ms must lie in 0..=1000, got {}", a.max_offset_ms);
+    }
+    let cfg = RegisterConfig { keyframe_every: a.keyframe_every.max(1), ..RegisterConfig::default() };
+    // Only relative INS motions are used: the INS's CRS does not matter here.
+    let drive = load_drive(&a.drive, a.rig.as_deref(), None, &cfg)?;
+    let rig_path = match &a.rig {
+        Some(p) => p.clone(),
+        None => ["rig.toml", "rig_nominal.toml"]
+            .iter()
+            .map(|n| a.drive.join(n))
+            .find(|p| p.exists())
+            .with_context(|| format!("{}: no rig.toml or rig_nominal.toml", a.drive.display()))?,
+    };
+    let mut rig = hdmap_io::rig::read_rig(&rig_path)?;
+    let n = drive.scans.len();
+    let pairs: Vec<(usize, usize)> =
+        a.spans.iter().flat_map(|&s| (0..n.saturating_sub(s)).map(move |i| (i, i + s))).collect();
+    if pairs.len() < 10 {
+        bail!(
+            "{}: {n} keyframes give {} motions; calibration needs a longer drive",
+            a.drive.display(),
+            pairs.len()
+        );
+    }
+    let edges = match_pairs(&drive, &pairs, &cfg)?;
+    println!("{} keyframes, {} of {} scan matches converged", n, edges.len(), pairs.len());
+    let motions: Vec<TimedMotion> = edges
+        .iter()
+        .map(|e| TimedMotion {
+            from_ns: drive.scans[e.i].1.stamp_ns,
+            to_ns: drive.scans[e.j].1.stamp_ns,
+            sensor_motion: e.i_from_j,
+        })
+        .collect();
+    let body_at = |t: i64| drive.georef.world_from_gnss.interpolate(t).ok();
+    let guess_offset_ns = drive.georef.lidar_time_offset_ns;
+    let offset = if a.max_offset_ms > 0.0 {
+        let r = time_offset(&motions, &body_at, (a.max_offset_ms * 1e6).round() as i64)
+            .with_context(|| format!("{}: LiDAR clock offset", a.drive.display()))?;
+        println!(
+            "LiDAR clock offset {:+.3} ms ± {:.3} ms (guess {:+.3} ms; {} motions, rotation residual RMS {:.4}°)",
+            r.offset_ns as f64 * 1e-6,
+            r.sigma_ns * 1e-6,
+            guess_offset_ns as f64 * 1e-6,
+            r.motions,
+            r.rotation_rms_deg
+        );
+        Some(r)
+    } else {
+        None
+    };
+    let offset_ns = offset.as_ref().map_or(guess_offset_ns, |r| r.offset_ns);
+    let he_pairs: Vec<_> = motions
+        .iter()
+        .filter_map(|m| {
+            let b = body_at(m.from_ns - offset_ns)?.inverse() * body_at(m.to_ns - offset_ns)?;
+            Some((m.sensor_motion, b))
+        })
+        .collect();
+    let guess = drive.georef.gnss_from_lidar;
+    let he = hand_eye(&he_pairs, &guess)?;
+    // Held-at-guess directions carry the guess's uncertainty: the rig's, else 10 cm.
+    let prior_var = rig
+        .extrinsic(FrameId::Vehicle, lidar)
+        .and_then(|e| e.covariance)
+        .map_or(0.01, |c| (c[0][0] + c[1][1] + c[2][2]) / 3.0);
+    let cov = hand_eye_covariance(&he_pairs, &guess, &he, 50, 0, prior_var)?;
+    let (deg, m) = camlidar::extrinsic_difference(&guess, &he.body_from_sensor);
+    println!(
+        "gnss_from_lidar changed by {deg:.3}° / {:.1} cm; {} motions, residual RMS {:.4}° / {:.2} cm",
+        m * 100.0,
+        he.pairs,
+        he.rotation_rms_deg,
+        he.translation_rms_m * 100.0
+    );
+    for d in &he.unobservable {
+        println!(
+            "lever arm along ({:+.2}, {:+.2}, {:+.2}) (INS frame) is not determined by this drive's motion: kept at the guess",
+            d.x, d.y, d.z
+        );
+    }
+    // Into the rig: vehicle_from_lidar = vehicle_from_gnss · gnss_from_lidar, the covariance
+    // moved by vehicle_from_gnss's adjoint.
+    let v_g = rig.transform(FrameId::Vehicle, FrameId::Gnss)?;
+    let v_l = v_g * he.body_from_sensor;
+    let ad = hdmap_core::pose::adjoint(&v_g);
+    let c = ad * cov * ad.transpose();
+    let covariance: [[f64; 6]; 6] = std::array::from_fn(|i| std::array::from_fn(|j| c[(i, j)]));
+    let sd: Vec<String> = (0..6).map(|i| format!("{:.2e}", c[(i, i)].sqrt())).collect();
+    println!("σ of vehicle_from_lidar0 (tx ty tz m, rx ry rz rad): {}", sd.join(" "));
+    rig.extrinsics.retain(|e| !(e.source == lidar || (e.target == lidar && e.source == FrameId::Vehicle)));
+    rig.set(Extrinsic {
+        target: FrameId::Vehicle,
+        source: lidar,
+        target_from_source: v_l,
+        covariance: Some(covariance),
+        time_offset_ns: offset_ns,
+    });
+    hdmap_io::rig::write_rig(
+        &a.out,
+        &rig,
+        &format!(
+            "hdmap calibrate lidar-ins: vehicle_from_lidar0 by hand–eye on {} motions, LiDAR clock offset {}",
+            he.pairs,
+            if offset.is_some() { "estimated" } else { "kept" }
+        ),
+    )?;
+    println!("wrote {}", a.out.display());
+    if let Some(path) = &a.report {
+        let t = v_l.translation.vector;
+        let rpy = v_l.rotation.euler_angles();
+        let report = serde_json::json!({
+            "drive": a.drive.display().to_string(),
+            "keyframes": n,
+            "motions": he.pairs,
+            "spans": a.spans,
+            "time_offset_ns": offset_ns,
+            "time_offset_sigma_ns": offset.as_ref().map(|r| r.sigma_ns),
+            "time_offset_curve": offset.as_ref().map(|r| &r.curve),
+            "vehicle_from_lidar0": {
+                "translation_m": [t.x, t.y, t.z],
+                "rpy_deg": [rpy.0.to_degrees(), rpy.1.to_degrees(), rpy.2.to_degrees()],
+                "covariance": covariance,
+            },
+            "changed_deg": deg,
+            "changed_m": m,
+            "rotation_rms_deg": he.rotation_rms_deg,
+            "translation_rms_m": he.translation_rms_m,
+            "unobservable_gnss_frame": he.unobservable.iter().map(|d| [d.x, d.y, d.z]).collect::<Vec<_>>(),
+        });
+        hdmap_io::fsutil::write_bytes_atomic(path, serde_json::to_string_pretty(&report)?.as_bytes())?;
+    }
+    Ok(())
+}

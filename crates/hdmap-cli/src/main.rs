@@ -128,6 +128,9 @@ enum CalibrateCommand {
     /// every image (writes a covariance), without on street scenes (LiDAR edges onto image
     /// edges); the rig's guess in, the updated rig out.
     CameraLidar(calib_cmd::CameraLidarArgs),
+    /// LiDAR–INS extrinsic and LiDAR clock offset from a drive (scan matching + hand–eye); the
+    /// rig's guess in, the updated rig (covariance, time offset) out.
+    LidarIns(calib_cmd::LidarInsArgs),
 }
 
 #[derive(Subcommand)]
@@ -352,6 +355,7 @@ fn main() -> ExitCode {
             report(calibrate_intrinsics(&images, &pattern, square_m, model, json))
         }
         Command::Calibrate(CalibrateCommand::CameraLidar(a)) => report(calib_cmd::camera_lidar(&a)),
+        Command::Calibrate(CalibrateCommand::LidarIns(a)) => report(calib_cmd::lidar_ins(&a)),
         Command::Layout(a) => report(layout_cmd::layout(&a)),
         Command::Register(a) => report(register_cmd::register_drive(&a)),
         Command::Export(a) => report(export_cmd::export(&a)),

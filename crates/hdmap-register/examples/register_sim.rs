@@ -35,7 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let off = hdmap_io::rig::read_rig(&dir.join("truth/rig_true.toml"))?.time_offset_ns(FrameId::Lidar(0));
     let cfg = RegisterConfig::default();
     let t0 = std::time::Instant::now();
-    let drive = load_drive(&dir.join("drive"), None, &layout.origin, &cfg)?;
+    let drive = load_drive(&dir.join("drive"), None, Some(&layout.origin), &cfg)?;
     eprintln!("loaded {} keyframes in {:.1} s", drive.scans.len(), t0.elapsed().as_secs_f64());
     let t0 = std::time::Instant::now();
     let edges = match_scans(&drive, &cfg)?;

@@ -151,26 +151,29 @@ pub struct Drive {
 
 /// Loads and georeferences every `keyframe_every`-th scan of `drive_dir` (`lidar/*.pcd`,
 /// `ins.csv`, `rig.toml` or `rig_nominal.toml`). INS positions are in `origin`'s CRS (the
-/// layout's): an INS file that declares another CRS is refused.
+/// layout's): an INS file that declares another CRS is refused. `None` leaves the INS in
+/// whatever CRS it declares, possibly none, for work that uses its poses only relative to
+/// each other (calibration from motion).
 pub fn load_drive(
     drive_dir: &Path,
     rig_path: Option<&Path>,
-    origin: &hdmap_core::GeoOrigin,
+    origin: Option<&hdmap_core::GeoOrigin>,
     cfg: &RegisterConfig,
 ) -> Result<Drive, RegisterError> {
     cfg.validate()
         .map_err(|message| RegisterError::Input { path: "registration settings".into(), message })?;
     let ins_path = drive_dir.join("ins.csv");
     let mut ins = hdmap_io::trajectory::read_ins_csv(&ins_path, None)?;
-    match &ins.trajectory.origin {
-        Some(o) if o.epsg != origin.epsg => {
+    match (&ins.trajectory.origin, origin) {
+        (_, None) => {}
+        (Some(o), Some(origin)) if o.epsg != origin.epsg => {
             return Err(RegisterError::Input {
                 path: ins_path.display().to_string(),
                 message: format!("the INS is in EPSG:{}, the layout in EPSG:{}", o.epsg, origin.epsg),
             });
         }
-        Some(_) => {}
-        None => ins.trajectory.origin = Some(origin.clone()),
+        (Some(_), Some(_)) => {}
+        (None, Some(origin)) => ins.trajectory.origin = Some(origin.clone()),
     }
     let rig_path = match rig_path {
         Some(p) => p.to_path_buf(),
@@ -206,15 +209,40 @@ pub fn load_drive(
         });
     }
     let keep: Vec<PathBuf> = files.into_iter().step_by(cfg.keyframe_every.max(1)).collect();
+    // Sweeps the INS does not cover (recording started before it, or a clock offset moves the
+    // first sweep a little before its first pose) are left out with a warning; any other
+    // problem with a scan fails the load, naming it.
     let scans = keep
         .par_iter()
         .map(|p| {
             let f = hdmap_io::pcd::read_pcd(p)?;
-            Ok((p.clone(), georef.georeference(p, &f.cloud, &cfg.georef)?))
+            let covered = f.cloud.time_s.as_ref().is_none_or(|t| {
+                let (lo, hi) =
+                    t.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
+                lo.is_finite()
+                    && [lo, hi]
+                        .iter()
+                        .all(|s| georef.covers(georef.ins_time(hdmap_core::time::seconds_to_ns(*s))))
+            });
+            if !covered {
+                tracing::warn!("{}: outside the INS trajectory, left out", p.display());
+                return Ok(None);
+            }
+            Ok(Some((p.clone(), georef.georeference(p, &f.cloud, &cfg.georef)?)))
         })
-        .collect::<Result<Vec<(PathBuf, WorldScan)>, RegisterError>>()?;
+        .collect::<Result<Vec<Option<(PathBuf, WorldScan)>>, RegisterError>>()?;
+    let outside = scans.iter().filter(|s| s.is_none()).count();
+    let mut scans: Vec<(PathBuf, WorldScan)> = scans.into_iter().flatten().collect();
+    if scans.is_empty() {
+        return Err(RegisterError::Input {
+            path: drive_dir.join("lidar").display().to_string(),
+            message: format!(
+                "none of the {outside} scans lies inside the INS trajectory ({})",
+                ins_path.display()
+            ),
+        });
+    }
     // Keyframes in time order, whatever the file names.
-    let mut scans = scans;
     scans.sort_by_key(|(_, s)| s.stamp_ns);
     Ok(Drive { ins_path, ins, georef, scans })
 }
@@ -273,14 +301,7 @@ fn scan_cloud(s: &WorldScan, cfg: &RegisterConfig) -> Result<GicpCloud, Register
 /// radius (coarse 2.5 m correspondences first, then the configured ones).
 pub fn match_scans(drive: &Drive, cfg: &RegisterConfig) -> Result<Vec<MatchEdge>, RegisterError> {
     let n = drive.scans.len();
-    let clouds: Vec<GicpCloud> = drive
-        .scans
-        .par_iter()
-        .map(|(p, s)| {
-            scan_cloud(s, cfg)
-                .map_err(|e| RegisterError::Input { path: p.display().to_string(), message: e.to_string() })
-        })
-        .collect::<Result<_, _>>()?;
+    let clouds = keyframe_clouds(drive, cfg)?;
     let ins_pose = |k: usize| drive.scans[k].1.world_from_lidar;
     let mut pairs: Vec<(usize, usize, bool)> = (1..n).map(|k| (k - 1, k, false)).collect();
     let mut last_overlap: Option<usize> = None;
@@ -304,8 +325,52 @@ pub fn match_scans(drive: &Drive, cfg: &RegisterConfig) -> Result<Vec<MatchEdge>
             last_overlap = Some(i);
         }
     }
+    Ok(align_pairs(drive, &clouds, &pairs, cfg))
+}
+
+/// Scan matching between chosen keyframe pairs `(i, j)`, e.g. keyframes several apart for
+/// calibration from motion; as [`match_scans`] does for consecutive keyframes. Pairs that do not
+/// converge or overlap by less than half are left out.
+pub fn match_pairs(
+    drive: &Drive,
+    pairs: &[(usize, usize)],
+    cfg: &RegisterConfig,
+) -> Result<Vec<MatchEdge>, RegisterError> {
+    let n = drive.scans.len();
+    if let Some(&(i, j)) = pairs.iter().find(|(i, j)| *i >= n || *j >= n || i == j) {
+        return Err(RegisterError::Input {
+            path: drive.ins_path.display().to_string(),
+            message: format!("keyframe pair ({i}, {j}) with {n} keyframes"),
+        });
+    }
+    let clouds = keyframe_clouds(drive, cfg)?;
+    let pairs: Vec<(usize, usize, bool)> = pairs.iter().map(|&(i, j)| (i, j, false)).collect();
+    Ok(align_pairs(drive, &clouds, &pairs, cfg))
+}
+
+/// GICP clouds of every keyframe.
+fn keyframe_clouds(drive: &Drive, cfg: &RegisterConfig) -> Result<Vec<GicpCloud>, RegisterError> {
+    drive
+        .scans
+        .par_iter()
+        .map(|(p, s)| {
+            scan_cloud(s, cfg)
+                .map_err(|e| RegisterError::Input { path: p.display().to_string(), message: e.to_string() })
+        })
+        .collect()
+}
+
+/// Aligns keyframe pairs `(i, j, between passes)` from the INS relative pose: coarse 2.5 m
+/// correspondences first, then the configured ones.
+fn align_pairs(
+    drive: &Drive,
+    clouds: &[GicpCloud],
+    pairs: &[(usize, usize, bool)],
+    cfg: &RegisterConfig,
+) -> Vec<MatchEdge> {
+    let ins_pose = |k: usize| drive.scans[k].1.world_from_lidar;
     let coarse = GicpConfig { max_correspondence_m: 2.5, ..cfg.gicp.clone() };
-    let edges = pairs
+    pairs
         .par_iter()
         .filter_map(|&(i, j, overlap)| {
             let init = ins_pose(i).inverse() * ins_pose(j);
@@ -319,8 +384,7 @@ pub fn match_scans(drive: &Drive, cfg: &RegisterConfig) -> Result<Vec<MatchEdge>
                 overlap,
             })
         })
-        .collect();
-    Ok(edges)
+        .collect()
 }
 
 /// Motion pairs for hand–eye calibration of the LiDAR against the INS: for every consecutive
@@ -342,7 +406,7 @@ pub fn motion_pairs(drive: &Drive, edges: &[MatchEdge]) -> Vec<(Isometry3<f64>, 
 /// INS prior covariance of keyframe `k` in the pose's body frame (rotation first).
 fn ins_cov(drive: &Drive, k: usize, cfg: &RegisterConfig) -> Matrix6<f64> {
     // The INS sigmas at the scan's time on the INS clock.
-    let stamp = drive.scans[k].1.stamp_ns + drive.georef.lidar_time_offset_ns;
+    let stamp = drive.scans[k].1.stamp_ns - drive.georef.lidar_time_offset_ns;
     let poses = &drive.ins.trajectory.poses;
     let idx = poses.partition_point(|p| p.stamp_ns < stamp).min(poses.len() - 1);
     let pos = drive.ins.position_std_m.as_ref().map(|v| v[idx]).unwrap_or([1.0; 3]);

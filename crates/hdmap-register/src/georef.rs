@@ -33,7 +33,8 @@ pub struct Georeferencer {
     pub world_from_gnss: Trajectory,
     /// `gnss_from_lidar` from the rig.
     pub gnss_from_lidar: Isometry3<f64>,
-    /// Added to LiDAR times to get INS times, ns.
+    /// The LiDAR clock offset, ns: LiDAR stamps read `true_time + offset` (hdmap-core's
+    /// `Extrinsic::time_offset_ns`), and the INS clock is the true time.
     pub lidar_time_offset_ns: i64,
 }
 
@@ -58,8 +59,20 @@ pub struct WorldScan {
 impl Georeferencer {
     /// `world_from_lidar` at a LiDAR time.
     pub fn world_from_lidar(&self, lidar_stamp_ns: i64) -> Result<Isometry3<f64>, RegisterError> {
-        let t = lidar_stamp_ns + self.lidar_time_offset_ns;
-        Ok(self.world_from_gnss.interpolate(t)? * self.gnss_from_lidar)
+        Ok(self.world_from_gnss.interpolate(self.ins_time(lidar_stamp_ns))? * self.gnss_from_lidar)
+    }
+
+    /// The INS-clock (true) time of a LiDAR stamp.
+    pub fn ins_time(&self, lidar_stamp_ns: i64) -> i64 {
+        lidar_stamp_ns - self.lidar_time_offset_ns
+    }
+
+    /// Whether the INS trajectory covers an INS-clock time.
+    pub fn covers(&self, ins_ns: i64) -> bool {
+        match (self.world_from_gnss.poses.first(), self.world_from_gnss.poses.last()) {
+            (Some(a), Some(b)) => (a.stamp_ns..=b.stamp_ns).contains(&ins_ns),
+            _ => false,
+        }
     }
 
     /// Deskews and georeferences one scan (`cloud` in the LiDAR frame with per-point times in
@@ -93,6 +106,18 @@ impl Georeferencer {
         let last_ns = *stamps.iter().max().unwrap_or(&0);
         if last_ns - stamp_ns > 1_000_000_000 {
             return Err(input("per-point times span more than 1 s (not one sweep?)"));
+        }
+        // A sweep the INS does not cover (before its first or after its last pose) is refused,
+        // naming the scan.
+        let (first, last) = (self.ins_time(stamp_ns), self.ins_time(last_ns));
+        if !self.covers(first) || !self.covers(last) {
+            return Err(input(&format!(
+                "the sweep ({} .. {} ns on the INS clock) lies outside the INS trajectory ({} .. {} ns)",
+                first,
+                last,
+                self.world_from_gnss.poses.first().map_or(0, |p| p.stamp_ns),
+                self.world_from_gnss.poses.last().map_or(0, |p| p.stamp_ns)
+            )));
         }
         let world_from_lidar = self.world_from_lidar(stamp_ns)?;
         let lidar0_from_world = world_from_lidar.inverse();

@@ -260,7 +260,7 @@ pub fn register_drive(
     out_dir: &Path,
 ) -> Result<RegisterReport, RegisterError> {
     use crate::drive::{Constraints, load_drive, match_scans, register};
-    let drive = load_drive(drive_dir, rig_path, &layout.origin, cfg)?;
+    let drive = load_drive(drive_dir, rig_path, Some(&layout.origin), cfg)?;
     tracing::info!("{} keyframes georeferenced", drive.scans.len());
     let edges = if constraints == Constraints::GnssOnly { Vec::new() } else { match_scans(&drive, cfg)? };
     let reg = register(&drive, &edges, Some(layout), constraints, cfg)?;

@@ -25,7 +25,7 @@ fn demo_drive_ablation_against_true_poses() {
         .expect("rig")
         .time_offset_ns(FrameId::Lidar(0));
     let cfg = RegisterConfig::default();
-    let drive = load_drive(&dir.path().join("drive"), None, &layout.origin, &cfg).expect("load drive");
+    let drive = load_drive(&dir.path().join("drive"), None, Some(&layout.origin), &cfg).expect("load drive");
     let edges = match_scans(&drive, &cfg).expect("scan matching");
     assert!(
         edges.len() + 5 >= drive.scans.len(),
