@@ -18,6 +18,7 @@ pub mod error;
 pub mod fsutil;
 pub mod image;
 pub mod info;
+pub mod kapture;
 pub mod kitti;
 pub mod labels;
 pub mod las;
