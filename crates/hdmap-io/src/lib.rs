@@ -23,6 +23,7 @@ pub mod kitti;
 pub mod labels;
 pub mod las;
 pub mod layout;
+pub mod ndt;
 pub mod osm;
 pub mod pcd;
 pub mod pjlab;

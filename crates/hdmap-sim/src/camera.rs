@@ -206,7 +206,7 @@ pub fn capture_with_board(
     standing.extend(board.map(Board::object));
     let scan = lidar::simulate_scan(
         &world.cfg.lidar,
-        world.cfg.seed,
+        world.cfg.drive_seed(),
         &world.scene,
         &world.movers,
         &standing,
@@ -226,7 +226,7 @@ pub fn capture_with_board(
         &world.cfg.rig.camera,
         &(world_from_vehicle * v_c),
         board,
-        world.cfg.seed ^ index as u64,
+        world.cfg.drive_seed() ^ index as u64,
     );
     Ok(Capture { image, scan, world_from_vehicle })
 }

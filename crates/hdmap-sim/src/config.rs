@@ -353,6 +353,10 @@ pub struct DriveConfig {
     pub start_unix_s: f64,
     /// Cap on the drive duration, s (0 = whole route).
     pub max_duration_s: f64,
+    /// Seed of the drive's own randomness — traffic and parked cars, GNSS/INS errors, the
+    /// driver's wander in the lane, LiDAR and camera noise — for a second drive through the same
+    /// world (the world itself always follows the top-level `seed`). Absent: the world's seed.
+    pub seed: Option<u64>,
 }
 
 impl Default for DriveConfig {
@@ -366,6 +370,7 @@ impl Default for DriveConfig {
             pose_rate_hz: 100.0,
             start_unix_s: 1_777_600_800.0,
             max_duration_s: 0.0,
+            seed: None,
         }
     }
 }
@@ -501,6 +506,11 @@ impl Default for RigConfig {
 }
 
 impl SimConfig {
+    /// The seed of the drive's randomness (`drive.seed`, else the world's `seed`).
+    pub fn drive_seed(&self) -> u64 {
+        self.drive.seed.unwrap_or(self.seed)
+    }
+
     /// Checks ranges that serde cannot (lane counts, positive lengths, ...).
     pub fn validate(&self) -> Result<(), String> {
         let c = &self.rig.camera;

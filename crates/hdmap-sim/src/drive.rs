@@ -209,7 +209,7 @@ pub fn true_poses(cfg: &SimConfig, route: &Route, terrain: &Terrain) -> TruePose
     }
     let total = if d.max_duration_s > 0.0 { t_at[n - 1].min(d.max_duration_s) } else { t_at[n - 1] };
     let count = (total * d.pose_rate_hz).floor() as usize + 1;
-    let phase = noise::unit(noise::hash(cfg.seed, "wander", &[])) * std::f64::consts::TAU;
+    let phase = noise::unit(noise::hash(cfg.drive_seed(), "wander", &[])) * std::f64::consts::TAU;
     let mut times = Vec::with_capacity(count);
     let mut poses = Vec::with_capacity(count);
     let mut j = 0;
@@ -330,7 +330,7 @@ pub fn ins_solution(
     ];
     let sig = |axis: usize, v: [f64; 2]| if axis < 2 { v[0] } else { v[1] };
     let draw = |stream: &str, i: usize, axis: usize| {
-        noise::normal(noise::hash(cfg.seed, stream, &[i as i64, axis as i64]))
+        noise::normal(noise::hash(cfg.drive_seed(), stream, &[i as i64, axis as i64]))
     };
     let mut b = [0.0; 3];
     let mut c = [0.0; 3];

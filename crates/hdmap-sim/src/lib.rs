@@ -434,7 +434,7 @@ pub fn simulate(
                 let index = chunk_i * 16 + j;
                 let scan = lidar::simulate_scan(
                     &cfg.lidar,
-                    cfg.seed,
+                    cfg.drive_seed(),
                     &world.scene,
                     &world.movers,
                     &world.parked_drive,

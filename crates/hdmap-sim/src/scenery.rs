@@ -243,8 +243,11 @@ pub fn parked_cars(cfg: &SimConfig, map: &RoadMap, terrain: &Terrain, day: &str)
             for slot in 0..count {
                 let s = rng.random_range(a..b);
                 let shared = rng.random::<f64>() < 0.5;
+                // Whether a car of the day's own half stands there: a second drive (`drive.seed`)
+                // finds a different half.
+                let day_seed = if day == "drive" { cfg.drive_seed() } else { cfg.seed };
                 let own =
-                    noise::unit(noise::hash(cfg.seed, day, &[ri as i64, side as i64, slot as i64])) < 0.5;
+                    noise::unit(noise::hash(day_seed, day, &[ri as i64, side as i64, slot as i64])) < 0.5;
                 instance += 1;
                 if !(shared || own) || taken.iter().any(|x| (x - s).abs() < 7.0) {
                     continue;

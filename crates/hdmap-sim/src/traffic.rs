@@ -140,7 +140,7 @@ pub fn movers(cfg: &SimConfig, map: &RoadMap) -> Vec<Mover> {
     for (ri, road) in map.roads.iter().enumerate() {
         let (a, b) = map.lane_range(ri);
         let n = road.lanes;
-        let mut rng = noise::rng(cfg.seed, "traffic", &[ri as i64]);
+        let mut rng = noise::rng(cfg.drive_seed(), "traffic", &[ri as i64]);
         for forward in [true, false] {
             for k in 0..n {
                 let expected = tc.cars_per_lane_km * (b - a) / 1000.0;
