@@ -12,6 +12,7 @@ mod calib_cmd;
 mod clean_cmd;
 mod export_cmd;
 mod layout_cmd;
+mod localize_cmd;
 mod register_cmd;
 mod run_cmd;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -67,6 +68,12 @@ enum Command {
     Calibrate(CalibrateCommand),
     /// Extract the road layout (markings, lanes, topology, 3D) from an orthophoto.
     Layout(layout_cmd::LayoutArgs),
+    /// Feature maps for localization.
+    #[command(subcommand)]
+    Features(FeaturesCommand),
+    /// Localize a drive against an NDT map (scan to map, tracked from the GNSS/INS prior);
+    /// with --truth, errors against ground truth.
+    Localize(localize_cmd::LocalizeArgs),
     /// Georeference a drive's scans and register them onto a road layout: corrected
     /// trajectory, covariances, aligned cloud, residual report.
     Register(register_cmd::RegisterArgs),
@@ -131,6 +138,13 @@ enum CalibrateCommand {
     /// LiDAR–INS extrinsic and LiDAR clock offset from a drive (scan matching + hand–eye); the
     /// rig's guess in, the updated rig (covariance, time offset) out.
     LidarIns(calib_cmd::LidarInsArgs),
+}
+
+#[derive(Subcommand)]
+enum FeaturesCommand {
+    /// The LiDAR localization layer: voxel normal distributions (NDT) of a static cloud,
+    /// tiled PCD + metadata.json, in the layout's map frame.
+    Ndt(localize_cmd::NdtArgs),
 }
 
 #[derive(Subcommand)]
@@ -358,6 +372,8 @@ fn main() -> ExitCode {
         Command::Calibrate(CalibrateCommand::LidarIns(a)) => report(calib_cmd::lidar_ins(&a)),
         Command::Layout(a) => report(layout_cmd::layout(&a)),
         Command::Register(a) => report(register_cmd::register_drive(&a)),
+        Command::Features(FeaturesCommand::Ndt(a)) => report(localize_cmd::features_ndt(&a)),
+        Command::Localize(a) => report(localize_cmd::localize(&a)),
         Command::Export(a) => report(export_cmd::export(&a)),
         Command::Run(a) => report(run_cmd::run(&a)),
         Command::Clean(a) => report(clean_cmd::clean(&a)),

@@ -160,8 +160,8 @@ mod tests {
         let plane = map.cells.iter().find(|c| c.count == 100).expect("plane voxel");
         let n = 100.0;
         let mean: Vec<f64> = (0..3).map(|k| pts[..100].iter().map(|p| p[k]).sum::<f64>() / n).collect();
-        for k in 0..3 {
-            assert!((plane.mean[k] - mean[k]).abs() < 1e-12);
+        for (got, want) in plane.mean.iter().zip(&mean) {
+            assert!((got - want).abs() < 1e-12);
         }
         // The sample covariance, regularised (its thin direction raised to the floor).
         let mut sample = Matrix3::zeros();

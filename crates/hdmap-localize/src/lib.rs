@@ -345,8 +345,8 @@ pub fn track(
     }
     let mut grids: HashMap<u64, NdtGrid> = HashMap::new();
     for v in cfg.cold_levels_m.iter().chain(&cfg.tracking_levels_m) {
-        if !grids.contains_key(&v.to_bits()) {
-            grids.insert(v.to_bits(), NdtGrid::new(map, *v)?);
+        if let std::collections::hash_map::Entry::Vacant(e) = grids.entry(v.to_bits()) {
+            e.insert(NdtGrid::new(map, *v)?);
         }
     }
     let mut out: Vec<Localized> = Vec::with_capacity(scans.len());
