@@ -29,6 +29,8 @@ SECTIONS = {
     "export.lanelet2": ("crates/hdmap-export/src/lanelet2.rs", "Lanelet2Config"),
     "export.ngii": ("crates/hdmap-export/src/ngii.rs", "NgiiConfig"),
     "export.opendrive": ("crates/hdmap-export/src/opendrive.rs", "OpenDriveConfig"),
+    "features": ("crates/hdmap-features/src/lib.rs", "FeaturesConfig"),
+    "features.ndt": ("crates/hdmap-features/src/lib.rs", "NdtConfig"),
 }
 
 

@@ -29,6 +29,14 @@ pub enum FeaturesError {
     },
 }
 
+/// `[features]` of a pipeline config.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FeaturesConfig {
+    /// The LiDAR NDT layer (`export/ndt_map/`).
+    pub ndt: NdtConfig,
+}
+
 /// Settings of the NDT layer.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -50,6 +50,9 @@ pub struct PipelineConfig {
     /// Export (`hdmap export`).
     #[serde(default)]
     pub export: ExportConfig,
+    /// Feature maps for localization, written by the export stage (`export/ndt_map/`).
+    #[serde(default)]
+    pub features: hdmap_features::FeaturesConfig,
 }
 
 /// `[job]`.
@@ -297,6 +300,9 @@ fn toml_sha<T: Serialize>(v: &T) -> String {
     format!("{:x}", Sha256::digest(text.as_bytes()))
 }
 
+/// The export stage's LiDAR localization layer (`hdmap_io::ndt`), inside `export/`.
+pub const NDT_DIR: &str = "ndt_map";
+
 /// Maps an I/O error to one naming `path`.
 pub(crate) fn os(path: &Path) -> impl Fn(std::io::Error) -> IoError + '_ {
     move |source| IoError::Os { path: path.to_path_buf(), source }
@@ -473,19 +479,33 @@ pub fn run(
     export_cfg.ngii.geoid_grid = export_cfg.ngii.geoid_grid.as_deref().map(|p| config.resolve(p));
     let mut export_inputs = vec![layout_path.clone(), cloud_path.clone()];
     export_inputs.extend(export_cfg.ngii.geoid_grid.clone());
-    reports.push(run_stage(&job, Stage::Export, toml_sha(&c.export), &export_inputs, progress, |out| {
+    #[derive(Serialize)]
+    struct ExportSection<'a> {
+        export: &'a ExportConfig,
+        features: &'a hdmap_features::FeaturesConfig,
+    }
+    let export_sha = toml_sha(&ExportSection { export: &c.export, features: &c.features });
+    reports.push(run_stage(&job, Stage::Export, export_sha, &export_inputs, progress, |out| {
         let err = stage_err(Stage::Export);
         let layout = hdmap_io::layout::read_layout_gpkg(&layout_path)?;
         let cloud = hdmap_io::las::read_las(&cloud_path, |_| {})?.cloud;
         let s = hdmap_export::export_map(out, &layout, Some(&cloud), &export_cfg, &mut stage_issues)
             .map_err(|e| err(e.to_string()))?;
+        // The LiDAR localization layer, in the layout's map frame.
+        let o = layout.origin.origin;
+        let pts: Vec<[f64; 3]> =
+            cloud.positions.iter().map(|p| [p[0] - o[0], p[1] - o[1], p[2] - o[2]]).collect();
+        let ndt = hdmap_features::build_ndt(&pts, &layout.origin, &c.features.ndt)
+            .map_err(|e| err(e.to_string()))?;
+        hdmap_io::ndt::write_ndt(&out.join(NDT_DIR), &ndt, c.features.ndt.tile_m)?;
         Ok(format!(
-            "{} lanelets, {} OpenDRIVE roads, {} NGII shapefiles, {} LAZ tiles, {} PCD tiles",
+            "{} lanelets, {} OpenDRIVE roads, {} NGII shapefiles, {} LAZ tiles, {} PCD tiles, {} NDT voxels",
             s.lanelet2.lanelets,
             s.opendrive.roads,
             s.ngii.layers.len(),
             s.laz_tiles.len(),
-            s.autoware.tiles.len()
+            s.autoware.tiles.len(),
+            ndt.cells.len()
         ))
     })?);
     issues.extend(stage_issues);
