@@ -394,7 +394,13 @@ pub fn lidar_ins(a: &LidarInsArgs) -> anyhow::Result<()> {
     let covariance: [[f64; 6]; 6] = std::array::from_fn(|i| std::array::from_fn(|j| c[(i, j)]));
     let sd: Vec<String> = (0..6).map(|i| format!("{:.2e}", c[(i, i)].sqrt())).collect();
     println!("σ of vehicle_from_lidar0 (tx ty tz m, rx ry rz rad): {}", sd.join(" "));
-    rig.extrinsics.retain(|e| !(e.source == lidar || (e.target == lidar && e.source == FrameId::Vehicle)));
+    // The entries the new one supersedes: LiDAR ↔ vehicle and LiDAR ↔ INS, either direction
+    // (a camera_from_lidar entry stays: it does not depend on the INS).
+    let superseded = |a: FrameId, b: FrameId| {
+        (a == lidar && matches!(b, FrameId::Vehicle | FrameId::Gnss))
+            || (b == lidar && matches!(a, FrameId::Vehicle | FrameId::Gnss))
+    };
+    rig.extrinsics.retain(|e| !superseded(e.target, e.source));
     rig.set(Extrinsic {
         target: FrameId::Vehicle,
         source: lidar,

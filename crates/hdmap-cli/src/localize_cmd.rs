@@ -91,7 +91,8 @@ pub struct LocalizeArgs {
     /// Settings (TOML, keys of `LocalizeConfig`).
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Output folder: `localized.csv` (world_from_lidar per scan) and `report.json`.
+    /// Output folder: `localized.csv` (world_from_lidar per scan, stamped with the scans' own
+    /// LiDAR-clock stamps) and `report.json`.
     #[arg(long)]
     pub out: PathBuf,
 }

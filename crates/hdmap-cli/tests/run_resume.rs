@@ -280,6 +280,9 @@ fn publish_and_verify(job: &Path, tmp: &Path) {
     assert_eq!(meta["vertical_datum"].as_str(), Some("kngeoid18"));
     assert_eq!(meta["licence"].as_str(), Some("CC-BY-4.0"));
     assert_eq!(meta["layers"]["visual_features"]["present"].as_bool(), Some(false));
+    assert_eq!(meta["layers"]["lidar_features"]["present"].as_bool(), Some(true));
+    assert!(files.keys().any(|k| k.starts_with("ndt_map/") && k.ends_with(".pcd")));
+    assert!(files.contains_key("ndt_map/metadata.json"));
     assert!(meta["layers"]["point_cloud"]["accuracy"]["sigma_xy_median_cm"].as_f64().is_some(), "{meta}");
     // The coverage polygon (closed) holds every lane centre-line vertex of the layout.
     let ring: Vec<[f64; 2]> = meta["coverage"]

@@ -47,33 +47,21 @@ pub struct NdtConfig {
     pub min_points: usize,
     /// Side of the layer's tiles, m (the LAZ point-cloud tiles' side by default).
     pub tile_m: f64,
-    /// Eigenvalues of a voxel's covariance are raised to at least this share of the largest
-    /// (a flat wall's distribution keeps a little thickness; Magnusson uses 0.001–0.01).
-    pub min_eigen_ratio: f64,
-    /// ... and to at least this variance, m².
-    pub min_variance_m2: f64,
 }
 
 impl Default for NdtConfig {
     fn default() -> Self {
-        Self { voxel_size_m: 1.0, min_points: 6, tile_m: 100.0, min_eigen_ratio: 0.01, min_variance_m2: 1e-4 }
+        Self { voxel_size_m: 1.0, min_points: 6, tile_m: 100.0 }
     }
 }
 
 impl NdtConfig {
     /// Checks ranges.
     pub fn validate(&self) -> Result<(), String> {
-        for (k, v) in [
-            ("voxel_size_m", self.voxel_size_m),
-            ("tile_m", self.tile_m),
-            ("min_variance_m2", self.min_variance_m2),
-        ] {
+        for (k, v) in [("voxel_size_m", self.voxel_size_m), ("tile_m", self.tile_m)] {
             if !(v.is_finite() && v > 0.0) {
                 return Err(format!("{k} = {v}: must be positive"));
             }
-        }
-        if !(0.0..1.0).contains(&self.min_eigen_ratio) {
-            return Err(format!("min_eigen_ratio = {}: must lie in [0, 1)", self.min_eigen_ratio));
         }
         if self.min_points < 4 {
             return Err(format!("min_points = {}: a covariance needs at least 4 points", self.min_points));
@@ -82,15 +70,10 @@ impl NdtConfig {
     }
 }
 
-/// A covariance with its eigenvalues raised to `ratio × largest` and to `floor` (m²).
-pub fn regularise(c: &Matrix3<f64>, ratio: f64, floor: f64) -> Matrix3<f64> {
-    let e = c.symmetric_eigen();
-    let top = e.eigenvalues.max().max(floor);
-    let vals = e.eigenvalues.map(|l| l.max(ratio * top).max(floor));
-    e.eigenvectors * Matrix3::from_diagonal(&vals) * e.eigenvectors.transpose()
-}
-
-/// Builds the NDT layer of `points` (map frame: CRS coordinates minus `origin`'s).
+/// Builds the NDT layer of `points` (map frame: CRS coordinates minus `origin`'s). Each voxel
+/// keeps its sufficient statistics — count, mean and the sample covariance, unregularised — so
+/// consumers can merge voxels exactly and regularise as their matcher needs (a flat wall's
+/// covariance is nearly singular).
 pub fn build_ndt(points: &[[f64; 3]], origin: &GeoOrigin, cfg: &NdtConfig) -> Result<NdtMap, FeaturesError> {
     cfg.validate().map_err(FeaturesError::Config)?;
     if points.is_empty() {
@@ -123,7 +106,7 @@ pub fn build_ndt(points: &[[f64; 3]], origin: &GeoOrigin, cfg: &NdtConfig) -> Re
             }
             let mean = sum / n;
             let cov = (outer - n * mean * mean.transpose()) / (n - 1.0);
-            let c = regularise(&cov, cfg.min_eigen_ratio, cfg.min_variance_m2);
+            let c = cov;
             let m = mean + corner;
             NdtCell {
                 mean: [m.x, m.y, m.z],
@@ -171,32 +154,20 @@ mod tests {
         for (got, want) in plane.mean.iter().zip(&mean) {
             assert!((got - want).abs() < 1e-12);
         }
-        // The sample covariance, regularised (its thin direction raised to the floor).
+        // The sample covariance, as measured.
         let mut sample = Matrix3::zeros();
         for p in &pts[..100] {
             let d = Vector3::new(p[0] - mean[0], p[1] - mean[1], p[2] - mean[2]);
             sample += d * d.transpose();
         }
-        let want = regularise(&(sample / (n - 1.0)), cfg.min_eigen_ratio, cfg.min_variance_m2);
+        let want = sample / (n - 1.0);
         let got = [plane.cov[0], plane.cov[1], plane.cov[2], plane.cov[3], plane.cov[4], plane.cov[5]];
         let w = [want[(0, 0)], want[(0, 1)], want[(0, 2)], want[(1, 1)], want[(1, 2)], want[(2, 2)]];
         for k in 0..6 {
             assert!((got[k] - w[k]).abs() < 1e-12, "{got:?} vs {w:?}");
         }
-        // The plane's thin direction was raised to the floor: the covariance is invertible.
-        let c = Matrix3::new(
-            plane.cov[0],
-            plane.cov[1],
-            plane.cov[2],
-            plane.cov[1],
-            plane.cov[3],
-            plane.cov[4],
-            plane.cov[2],
-            plane.cov[4],
-            plane.cov[5],
-        );
-        let e = c.symmetric_eigen().eigenvalues;
-        assert!(e.min() >= cfg.min_eigen_ratio * e.max() * 0.999 && e.min() >= 1e-4 * 0.999, "{e}");
+        // A tilted plane: its thinnest direction has (nearly) no variance, kept as measured.
+        assert!(want.symmetric_eigen().eigenvalues.min().abs() < 1e-12);
         let line = map.cells.iter().find(|c| c.count == 20).expect("line voxel");
         assert!((line.mean[2] - (0.02 + 0.045 * 9.5)).abs() < 1e-12);
         // Bad input and settings are refused.

@@ -189,8 +189,8 @@ fn table(path: &Path) -> Result<Vec<(usize, Vec<String>)>, IoError> {
     let first = text.lines().next().unwrap_or("");
     let version = first.strip_prefix("# kapture format:").map(str::trim);
     match version {
-        Some(v) if v.starts_with("1.") => {}
-        Some(v) => return Err(format_err(path, format!("kapture format {v}; hdmap reads 1.x"))),
+        Some("1.1") => {}
+        Some(v) => return Err(format_err(path, format!("kapture format {v}; hdmap reads 1.1"))),
         None => return Err(format_err(path, format!("first line is not `{HEADER}`"))),
     }
     Ok(text
@@ -473,6 +473,24 @@ pub fn write_kapture(root: &Path, k: &Kapture) -> Result<(), IoError> {
         check_field(root, "record field", &r.device_id)?;
         check_field(root, "record field", &r.path)?;
     }
+    for r in k.rigs.iter().chain(&k.trajectories) {
+        check_field(root, "pose id", &r.id)?;
+        check_field(root, "pose id", &r.sensor_id)?;
+    }
+    for o in &k.observations {
+        check_field(root, "keypoints type", &o.keypoints_type)?;
+        for (img, _) in &o.seen_in {
+            check_field(root, "image path", img)?;
+        }
+    }
+    // Feature file names become paths inside the folder: no way out of it.
+    let names = k.keypoints.values().chain(k.descriptors.values()).flat_map(|f| f.files.keys());
+    let pairs = k.matches.values().flat_map(|m| m.keys()).flat_map(|(a, b)| [a, b]);
+    for n in names.chain(pairs) {
+        if n.is_empty() || n.starts_with('/') || n.split('/').any(|c| c == ".." || c == ".") {
+            return Err(format_err(root, format!("image path `{n}` must stay inside the kapture folder")));
+        }
+    }
     let parent = match root.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -579,7 +597,15 @@ pub fn write_kapture(root: &Path, k: &Kapture) -> Result<(), IoError> {
         std::fs::rename(root, &old).map_err(|source| IoError::Os { path: root.to_path_buf(), source })?;
     }
     let built = tmp.keep();
-    std::fs::rename(&built, root).map_err(|source| IoError::Os { path: root.to_path_buf(), source })?;
+    if let Err(source) = std::fs::rename(&built, root) {
+        // Put the previous folder back; a process killed between the two renames leaves it in
+        // `.<name>.old` beside the destination.
+        if old.exists() {
+            let _ = std::fs::rename(&old, root);
+        }
+        let _ = std::fs::remove_dir_all(&built);
+        return Err(IoError::Os { path: root.to_path_buf(), source });
+    }
     let _ = std::fs::remove_dir_all(&old);
     Ok(())
 }

@@ -4,13 +4,13 @@
 //! ```text
 //! ndt_map/metadata.json      {"format": "hdmap-ndt 1", "epsg", "origin", "vertical_datum",
 //!                             "voxel_size_m", "tile_m", "tiles": [{"file", "x", "y", "cells"}]}
-//! ndt_map/<x>_<y>.pcd        one point per voxel: x y z = the mean of its points (map frame:
+//! ndt_map/<i>_<j>.pcd        one point per voxel: x y z = the mean of its points (map frame:
 //!                            CRS coordinates minus `origin`; F4, sub-millimetre within 10 km),
 //!                            cov = xx xy xz yy yz zz (m², F8), count = points (U4)
 //! ```
 //!
-//! Tiles are squares of `tile_m` of the map frame, named by their lower-left corner in metres;
-//! a voxel lies in the tile of its mean. PCD keeps the layer loadable by ordinary point-cloud
+//! Tiles are squares of `tile_m` of the map frame, named by their column and row (lower-left
+//! corner `(i·tile_m, j·tile_m)`, also in the metadata); a voxel lies in the tile of its mean. PCD keeps the layer loadable by ordinary point-cloud
 //! tools (the means show the map's shape). The folder is assembled beside its destination and
 //! renamed into place.
 
@@ -102,7 +102,7 @@ pub fn write_ndt(dir: &Path, map: &NdtMap, tile_m: f64) -> Result<(), IoError> {
     let mut entries = Vec::new();
     for ((i, j), cells) in &tiles {
         let (x, y) = (*i as f64 * tile_m, *j as f64 * tile_m);
-        let file = format!("{}_{}.pcd", x.round() as i64, y.round() as i64);
+        let file = format!("{i}_{j}.pcd");
         let mut cloud =
             PointCloud::from_positions(CloudFrame::Undeclared, cells.iter().map(|c| c.mean).collect());
         cloud.extra.insert(
@@ -134,7 +134,15 @@ pub fn write_ndt(dir: &Path, map: &NdtMap, tile_m: f64) -> Result<(), IoError> {
         std::fs::rename(dir, &old).map_err(|source| IoError::Os { path: dir.to_path_buf(), source })?;
     }
     let built = tmp.keep();
-    std::fs::rename(&built, dir).map_err(|source| IoError::Os { path: dir.to_path_buf(), source })?;
+    if let Err(source) = std::fs::rename(&built, dir) {
+        // Put the previous folder back; a process killed between the two renames leaves it in
+        // `.<name>.old` beside the destination.
+        if old.exists() {
+            let _ = std::fs::rename(&old, dir);
+        }
+        let _ = std::fs::remove_dir_all(&built);
+        return Err(IoError::Os { path: dir.to_path_buf(), source });
+    }
     let _ = std::fs::remove_dir_all(&old);
     Ok(())
 }
@@ -157,6 +165,12 @@ pub fn read_ndt(dir: &Path) -> Result<NdtMap, IoError> {
     let origin = GeoOrigin { epsg: meta.epsg, origin: meta.origin, vertical_datum };
     let mut cells = Vec::new();
     for t in &meta.tiles {
+        if t.file.contains(['/', '\\']) || t.file.starts_with('.') {
+            return Err(format_err(
+                &mpath,
+                format!("tile file `{}` is not a name inside the folder", t.file),
+            ));
+        }
         let p = dir.join(&t.file);
         let cloud = read_pcd(&p)?.cloud;
         let means: Vec<[f64; 3]> = cloud.positions.iter().collect();

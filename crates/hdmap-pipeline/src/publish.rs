@@ -2,7 +2,8 @@
 //!
 //! A published map is a folder a researcher can download and check:
 //!
-//! * `road_layout/`, `pointcloud/`, `autoware_map/`: the export stage's layers, byte for byte;
+//! * `road_layout/`, `pointcloud/`, `autoware_map/`, `ndt_map/`: the export stage's layers, byte
+//!   for byte;
 //! * `previews/`: the report's PNG figures;
 //! * `metadata.json` ([`Metadata`]): CRS, vertical datum, map origin, coverage polygon (map CRS
 //!   and WGS84), per-layer files and the accuracy figures the run measured, the licence;
@@ -146,7 +147,7 @@ pub fn publish(job: &Path, out: &Path, opts: &PublishOptions) -> Result<Metadata
 
     // Layers, byte for byte.
     let mut counts = BTreeMap::new();
-    for layer in ["road_layout", "pointcloud", "autoware_map"] {
+    for layer in ["road_layout", "pointcloud", "autoware_map", crate::NDT_DIR] {
         let from = export.join(layer);
         let n = if from.is_dir() { copy_tree(&from, &partial.join(layer))? } else { 0 };
         counts.insert(layer, n);
@@ -258,13 +259,31 @@ pub fn publish(job: &Path, out: &Path, opts: &PublishOptions) -> Result<Metadata
         },
     );
     layers.insert(
+        "lidar_features".to_string(),
+        LayerMetadata {
+            present: counts[crate::NDT_DIR] > 0,
+            folder: crate::NDT_DIR.into(),
+            content: format!(
+                "{}/: voxel normal distributions (NDT) of the static cloud in the layout's map frame, \
+                 tiled PCD (x y z = mean, cov = 6 covariance terms, count) + metadata.json; {} files",
+                crate::NDT_DIR,
+                counts[crate::NDT_DIR]
+            ),
+            accuracy: BTreeMap::new(),
+            note:
+                "for scan-to-map localization (hdmap localize; docs/formats/ndt_map.md); as accurate as the \
+                   point-cloud layer it summarises"
+                    .into(),
+        },
+    );
+    layers.insert(
         "visual_features".to_string(),
         LayerMetadata {
             present: false,
             folder: "visual_features".into(),
             content: String::new(),
             accuracy: BTreeMap::new(),
-            note: "not produced: the pipeline has no feature stage yet".into(),
+            note: "not produced: the pipeline has no visual feature stage yet".into(),
         },
     );
     let config_sha256 = sha256_file(&job.join("config.toml")).unwrap_or_default();

@@ -216,14 +216,20 @@ pub fn load_drive(
         .par_iter()
         .map(|p| {
             let f = hdmap_io::pcd::read_pcd(p)?;
-            let covered = f.cloud.time_s.as_ref().is_none_or(|t| {
-                let (lo, hi) =
-                    t.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
-                lo.is_finite()
-                    && [lo, hi]
-                        .iter()
-                        .all(|s| georef.covers(georef.ins_time(hdmap_core::time::seconds_to_ns(*s))))
-            });
+            // (Scans without absolute per-point times are left to `georeference`'s error.)
+            let absolute = !matches!(
+                f.cloud.time_base,
+                hdmap_core::TimeBase::ScanRelative | hdmap_core::TimeBase::GpsWeekSeconds
+            );
+            let covered = !absolute
+                || f.cloud.time_s.as_ref().is_none_or(|t| {
+                    let (lo, hi) =
+                        t.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
+                    lo.is_finite()
+                        && [lo, hi]
+                            .iter()
+                            .all(|s| georef.covers(georef.ins_time(hdmap_core::time::seconds_to_ns(*s))))
+                });
             if !covered {
                 tracing::warn!("{}: outside the INS trajectory, left out", p.display());
                 return Ok(None);

@@ -83,8 +83,11 @@ pub struct World {
     pub cfg: SimConfig,
     /// Terrain, roads, static objects.
     pub scene: scene::Scene,
-    /// Moving objects.
+    /// Moving objects of the drive.
     pub movers: Vec<traffic::Mover>,
+    /// Moving objects on the flight day (the world's own traffic: a second drive through the
+    /// same world, `drive.seed`, leaves the orthophoto unchanged).
+    pub movers_aerial: Vec<traffic::Mover>,
     /// Parked cars on the drive day.
     pub parked_drive: Vec<scene::Object>,
     /// Parked cars on the flight day.
@@ -180,6 +183,13 @@ impl World {
         let parked_drive = scenery::parked_cars(cfg, &map, &terrain, "drive");
         let parked_aerial = scenery::parked_cars(cfg, &map, &terrain, "aerial");
         let movers = traffic::movers(cfg, &map);
+        let movers_aerial = if cfg.drive.seed.is_some() {
+            let mut world_only = cfg.clone();
+            world_only.drive.seed = None;
+            traffic::movers(&world_only, &map)
+        } else {
+            movers.clone()
+        };
         let route = drive::build_route(cfg, &map)?;
         let truep = drive::true_poses(cfg, &route, &terrain);
         let poses: Vec<StampedPose> = truep
@@ -198,6 +208,7 @@ impl World {
             cfg: cfg.clone(),
             scene,
             movers,
+            movers_aerial,
             parked_drive,
             parked_aerial,
             route,
@@ -220,7 +231,7 @@ impl World {
     pub fn aerial_objects(&self) -> Vec<scene::Object> {
         let t = Self::FLIGHT_TIME_S;
         let mut v = self.parked_aerial.clone();
-        v.extend(self.movers.iter().map(|m| m.object(&self.scene.map, &self.scene.terrain, t)));
+        v.extend(self.movers_aerial.iter().map(|m| m.object(&self.scene.map, &self.scene.terrain, t)));
         v
     }
 
