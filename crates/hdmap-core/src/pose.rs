@@ -133,6 +133,29 @@ pub fn exp_left(d: &nalgebra::Vector6<f64>) -> Isometry3<f64> {
     )
 }
 
+/// The cross-product matrix `[v]×` (`[v]× w = v × w`).
+pub fn skew(v: &nalgebra::Vector3<f64>) -> nalgebra::Matrix3<f64> {
+    nalgebra::Matrix3::new(0.0, -v.z, v.y, v.z, 0.0, -v.x, -v.y, v.x, 0.0)
+}
+
+/// The SE(3) exponential of `δ` = (rotation vector rad, translation m) — rotation first, the
+/// order of the scan matchers' normal equations: `exp([ω]×)` and `V(ω)·v`.
+pub fn exp_se3(d: &nalgebra::Vector6<f64>) -> Isometry3<f64> {
+    let w = nalgebra::Vector3::new(d[0], d[1], d[2]);
+    let v = nalgebra::Vector3::new(d[3], d[4], d[5]);
+    let rot = UnitQuaternion::from_scaled_axis(w);
+    let th = w.norm();
+    let wx = skew(&w);
+    let vm = if th < 1e-9 {
+        nalgebra::Matrix3::identity() + 0.5 * wx
+    } else {
+        nalgebra::Matrix3::identity()
+            + (1.0 - th.cos()) / (th * th) * wx
+            + (th - th.sin()) / (th * th * th) * wx * wx
+    };
+    Isometry3::from_parts(Translation3::from(vm * v), rot)
+}
+
 /// Adjoint of `t` for perturbations ordered (translation, rotation): a left perturbation `δ`
 /// of `t`'s target frame equals `Ad(t)⁻¹ δ` on its source side, i.e.
 /// `exp(Ad(t) δ) · t = t · exp(δ)`. Moves 6×6 covariances ([`crate::Extrinsic::covariance`])

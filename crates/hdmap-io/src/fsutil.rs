@@ -75,3 +75,44 @@ where
     std::fs::rename(&tmp_path, path).map_err(os)?;
     Ok(())
 }
+
+/// Writes a folder as a whole: `build` fills a temporary folder beside `dir`, which then
+/// replaces `dir` (the previous folder is moved aside and removed once the new one is in
+/// place; if that fails it is put back). A killed process leaves the previous folder either in
+/// place or as `.<name>.old` beside it, never a half-written one at `dir`.
+pub fn replace_dir_atomic<F>(dir: &Path, build: F) -> Result<(), IoError>
+where
+    F: FnOnce(&Path) -> Result<(), IoError>,
+{
+    let os = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| IoError::Os { path: path.clone(), source }
+    };
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).map_err(os(&parent))?;
+    let name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "out".into());
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .tempdir_in(&parent)
+        .map_err(os(&parent))?;
+    build(tmp.path())?;
+    let old = parent.join(format!(".{name}.old"));
+    if dir.exists() {
+        let _ = std::fs::remove_dir_all(&old);
+        std::fs::rename(dir, &old).map_err(os(dir))?;
+    }
+    let built = tmp.keep();
+    if let Err(source) = std::fs::rename(&built, dir) {
+        if old.exists() {
+            let _ = std::fs::rename(&old, dir);
+        }
+        let _ = std::fs::remove_dir_all(&built);
+        return Err(IoError::Os { path: dir.to_path_buf(), source });
+    }
+    let _ = std::fs::remove_dir_all(&old);
+    Ok(())
+}

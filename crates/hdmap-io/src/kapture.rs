@@ -483,6 +483,12 @@ pub fn write_kapture(root: &Path, k: &Kapture) -> Result<(), IoError> {
             check_field(root, "image path", img)?;
         }
     }
+    for ty in k.keypoints.keys().chain(k.descriptors.keys()).chain(k.matches.keys()) {
+        check_field(root, "feature type", ty)?;
+        if ty.is_empty() || ty.contains(['/', '\\']) || ty.starts_with('.') {
+            return Err(format_err(root, format!("feature type `{ty}` must be a plain folder name")));
+        }
+    }
     // Feature file names become paths inside the folder: no way out of it.
     let names = k.keypoints.values().chain(k.descriptors.values()).flat_map(|f| f.files.keys());
     let pairs = k.matches.values().flat_map(|m| m.keys()).flat_map(|(a, b)| [a, b]);
@@ -491,18 +497,11 @@ pub fn write_kapture(root: &Path, k: &Kapture) -> Result<(), IoError> {
             return Err(format_err(root, format!("image path `{n}` must stay inside the kapture folder")));
         }
     }
-    let parent = match root.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent).map_err(|source| IoError::Os { path: parent.clone(), source })?;
-    let name = root.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "kapture".into());
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .tempdir_in(&parent)
-        .map_err(|source| IoError::Os { path: parent.clone(), source })?;
-    let t = tmp.path();
+    crate::fsutil::replace_dir_atomic(root, |t| write_folder(t, k))
+}
+
+/// Writes the files of `k` into the empty folder `t`.
+fn write_folder(t: &Path, k: &Kapture) -> Result<(), IoError> {
     let sensors = t.join("sensors");
     write_text(
         &sensors.join("sensors.txt"),
@@ -545,7 +544,6 @@ pub fn write_kapture(root: &Path, k: &Kapture) -> Result<(), IoError> {
         ("descriptors", "descriptors.txt", ".desc", &k.descriptors),
     ] {
         for (ty, ff) in set {
-            check_field(root, "feature type", ty)?;
             let d = rec.join(dir).join(ty);
             let (columns, row) = match (&ff.keypoints_type, &ff.metric_type) {
                 (Some(kt), Some(m)) => (
@@ -590,23 +588,6 @@ pub fn write_kapture(root: &Path, k: &Kapture) -> Result<(), IoError> {
             }),
         )?;
     }
-    // Into place: the old folder (if any) is moved aside first, then removed.
-    let old = parent.join(format!(".{name}.old"));
-    if root.exists() {
-        let _ = std::fs::remove_dir_all(&old);
-        std::fs::rename(root, &old).map_err(|source| IoError::Os { path: root.to_path_buf(), source })?;
-    }
-    let built = tmp.keep();
-    if let Err(source) = std::fs::rename(&built, root) {
-        // Put the previous folder back; a process killed between the two renames leaves it in
-        // `.<name>.old` beside the destination.
-        if old.exists() {
-            let _ = std::fs::rename(&old, root);
-        }
-        let _ = std::fs::remove_dir_all(&built);
-        return Err(IoError::Os { path: root.to_path_buf(), source });
-    }
-    let _ = std::fs::remove_dir_all(&old);
     Ok(())
 }
 

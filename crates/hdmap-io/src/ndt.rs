@@ -15,7 +15,7 @@
 //! renamed into place.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use hdmap_core::{CloudFrame, Column, ColumnValues, GeoOrigin, PointCloud};
 
@@ -88,63 +88,40 @@ pub fn write_ndt(dir: &Path, map: &NdtMap, tile_m: f64) -> Result<(), IoError> {
         let key = ((c.mean[0] / tile_m).floor() as i64, (c.mean[1] / tile_m).floor() as i64);
         tiles.entry(key).or_default().push(c);
     }
-    let parent = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent).map_err(|source| IoError::Os { path: parent.clone(), source })?;
-    let name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "ndt_map".into());
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .tempdir_in(&parent)
-        .map_err(|source| IoError::Os { path: parent.clone(), source })?;
-    let mut entries = Vec::new();
-    for ((i, j), cells) in &tiles {
-        let (x, y) = (*i as f64 * tile_m, *j as f64 * tile_m);
-        let file = format!("{i}_{j}.pcd");
-        let mut cloud =
-            PointCloud::from_positions(CloudFrame::Undeclared, cells.iter().map(|c| c.mean).collect());
-        cloud.extra.insert(
-            "cov".into(),
-            Column { components: 6, values: ColumnValues::F64(cells.iter().flat_map(|c| c.cov).collect()) },
-        );
-        cloud.extra.insert(
-            "count".into(),
-            Column { components: 1, values: ColumnValues::U32(cells.iter().map(|c| c.count).collect()) },
-        );
-        write_pcd(&tmp.path().join(&file), &cloud, &PcdWriteOptions::new(PcdEncoding::Binary))?;
-        entries.push(TileEntry { file, x, y, cells: cells.len() });
-    }
-    let meta = Metadata {
-        format: FORMAT.into(),
-        epsg: map.origin.epsg,
-        origin: map.origin.origin,
-        vertical_datum: map.origin.vertical_datum.to_string(),
-        voxel_size_m: map.voxel_size_m,
-        tile_m,
-        tiles: entries,
-    };
-    let json = serde_json::to_string_pretty(&meta).map_err(|e| format_err(dir, e.to_string()))?;
-    std::fs::write(tmp.path().join("metadata.json"), json)
-        .map_err(|source| IoError::Os { path: tmp.path().join("metadata.json"), source })?;
-    let old = parent.join(format!(".{name}.old"));
-    if dir.exists() {
-        let _ = std::fs::remove_dir_all(&old);
-        std::fs::rename(dir, &old).map_err(|source| IoError::Os { path: dir.to_path_buf(), source })?;
-    }
-    let built = tmp.keep();
-    if let Err(source) = std::fs::rename(&built, dir) {
-        // Put the previous folder back; a process killed between the two renames leaves it in
-        // `.<name>.old` beside the destination.
-        if old.exists() {
-            let _ = std::fs::rename(&old, dir);
+    crate::fsutil::replace_dir_atomic(dir, |tmp| {
+        let mut entries = Vec::new();
+        for ((i, j), cells) in &tiles {
+            let (x, y) = (*i as f64 * tile_m, *j as f64 * tile_m);
+            let file = format!("{i}_{j}.pcd");
+            let mut cloud =
+                PointCloud::from_positions(CloudFrame::Undeclared, cells.iter().map(|c| c.mean).collect());
+            cloud.extra.insert(
+                "cov".into(),
+                Column {
+                    components: 6,
+                    values: ColumnValues::F64(cells.iter().flat_map(|c| c.cov).collect()),
+                },
+            );
+            cloud.extra.insert(
+                "count".into(),
+                Column { components: 1, values: ColumnValues::U32(cells.iter().map(|c| c.count).collect()) },
+            );
+            write_pcd(&tmp.join(&file), &cloud, &PcdWriteOptions::new(PcdEncoding::Binary))?;
+            entries.push(TileEntry { file, x, y, cells: cells.len() });
         }
-        let _ = std::fs::remove_dir_all(&built);
-        return Err(IoError::Os { path: dir.to_path_buf(), source });
-    }
-    let _ = std::fs::remove_dir_all(&old);
-    Ok(())
+        let meta = Metadata {
+            format: FORMAT.into(),
+            epsg: map.origin.epsg,
+            origin: map.origin.origin,
+            vertical_datum: map.origin.vertical_datum.to_string(),
+            voxel_size_m: map.voxel_size_m,
+            tile_m,
+            tiles: entries,
+        };
+        let json = serde_json::to_string_pretty(&meta).map_err(|e| format_err(dir, e.to_string()))?;
+        std::fs::write(tmp.join("metadata.json"), json)
+            .map_err(|source| IoError::Os { path: tmp.join("metadata.json"), source })
+    })
 }
 
 /// Reads an NDT map folder written by [`write_ndt`].

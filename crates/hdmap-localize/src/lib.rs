@@ -9,9 +9,10 @@
 //!   coarse GNSS/INS pose for the first scan and after a failure), coarse to fine.
 //! * [`score`]: errors against ground truth — RMSE, and the share within 0.1 m / 0.5°.
 
+use hdmap_core::pose::{exp_se3, skew};
 use std::collections::HashMap;
 
-use hdmap_core::nalgebra::{Isometry3, Matrix3, Matrix6, Translation3, UnitQuaternion, Vector3, Vector6};
+use hdmap_core::nalgebra::{Isometry3, Matrix3, Matrix6, Vector3, Vector6};
 use hdmap_io::ndt::NdtMap;
 use rayon::prelude::*;
 
@@ -177,10 +178,6 @@ pub struct Alignment {
     pub inlier_share: f64,
 }
 
-fn skew(v: &Vector3<f64>) -> Matrix3<f64> {
-    Matrix3::new(0.0, -v.z, v.y, v.z, 0.0, -v.x, -v.y, v.x, 0.0)
-}
-
 /// Mahalanobis gate (χ² with 3 degrees of freedom at 99.9 %) and Cauchy scale, squared.
 const GATE2: f64 = 16.27;
 const CAUCHY2: f64 = 4.0;
@@ -225,19 +222,6 @@ fn linearise(
 
 fn nalgebra_point(p: &Vector3<f64>) -> hdmap_core::nalgebra::Point3<f64> {
     hdmap_core::nalgebra::Point3::from(*p)
-}
-
-fn exp_se3(d: &Vector6<f64>) -> Isometry3<f64> {
-    let w = Vector3::new(d[0], d[1], d[2]);
-    let v = Vector3::new(d[3], d[4], d[5]);
-    let th = w.norm();
-    let wx = skew(&w);
-    let vm = if th < 1e-9 {
-        Matrix3::identity() + 0.5 * wx
-    } else {
-        Matrix3::identity() + (1.0 - th.cos()) / (th * th) * wx + (th - th.sin()) / (th * th * th) * wx * wx
-    };
-    Isometry3::from_parts(Translation3::from(vm * v), UnitQuaternion::from_scaled_axis(w))
 }
 
 /// Aligns scan points (LiDAR frame) to one grid from `init` (`map_from_lidar`).

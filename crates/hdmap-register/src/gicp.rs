@@ -6,11 +6,12 @@
 //! maps source points onto the target. Internally both clouds are shifted by the target's
 //! centroid so rotation updates are well conditioned for world (UTM) coordinates.
 
+use hdmap_core::pose::{exp_se3, skew};
 use kiddo::{ImmutableKdTree, SquaredEuclidean};
 
 /// The kd-tree of a cloud: immutable, over f32 centred coordinates.
 type Tree = ImmutableKdTree<f32, 3>;
-use nalgebra::{Isometry3, Matrix3, Matrix6, Translation3, UnitQuaternion, Vector3, Vector6};
+use nalgebra::{Isometry3, Matrix3, Matrix6, Translation3, Vector3, Vector6};
 use rayon::prelude::*;
 
 use crate::RegisterError;
@@ -418,10 +419,6 @@ fn shifted(t: &Isometry3<f64>, s_target: [f64; 3], s_source: [f64; 3]) -> Isomet
         * Translation3::new(s_source[0], s_source[1], s_source[2])
 }
 
-fn skew(v: &Vector3<f64>) -> Matrix3<f64> {
-    Matrix3::new(0.0, -v.z, v.y, v.z, 0.0, -v.x, -v.y, v.x, 0.0)
-}
-
 /// What the correspondence search keeps between iterations, per source point: the exact
 /// nearest target point found last, and a lower bound on the distance to the target cloud
 /// that holds wherever the point has moved since.
@@ -643,21 +640,6 @@ fn add_term(
     acc
 }
 
-fn exp_se3(d: &Vector6<f64>) -> Isometry3<f64> {
-    let w = Vector3::new(d[0], d[1], d[2]);
-    let v = Vector3::new(d[3], d[4], d[5]);
-    let rot = UnitQuaternion::from_scaled_axis(w);
-    // V matrix of the SE(3) exponential.
-    let th = w.norm();
-    let wx = skew(&w);
-    let vm = if th < 1e-9 {
-        Matrix3::identity() + 0.5 * wx
-    } else {
-        Matrix3::identity() + (1.0 - th.cos()) / (th * th) * wx + (th - th.sin()) / (th * th * th) * wx * wx
-    };
-    Isometry3::from_parts(Translation3::from(vm * v), rot)
-}
-
 /// Aligns `source` onto `target` from `init_target_from_source` (GICP, LM steps).
 pub fn align(
     target: &GicpCloud,
@@ -757,6 +739,7 @@ pub fn pose_difference(a: &Isometry3<f64>, b: &Isometry3<f64>) -> (f64, f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nalgebra::UnitQuaternion;
     use rand::{Rng, SeedableRng};
 
     #[test]
