@@ -309,15 +309,7 @@ pub fn lidar_ins(a: &LidarInsArgs) -> anyhow::Result<()> {
     let cfg = RegisterConfig { keyframe_every: a.keyframe_every.max(1), ..RegisterConfig::default() };
     // Only relative INS motions are used: the INS's CRS does not matter here.
     let drive = load_drive(&a.drive, a.rig.as_deref(), None, &cfg)?;
-    let rig_path = match &a.rig {
-        Some(p) => p.clone(),
-        None => ["rig.toml", "rig_nominal.toml"]
-            .iter()
-            .map(|n| a.drive.join(n))
-            .find(|p| p.exists())
-            .with_context(|| format!("{}: no rig.toml or rig_nominal.toml", a.drive.display()))?,
-    };
-    let mut rig = hdmap_io::rig::read_rig(&rig_path)?;
+    let mut rig = drive.rig.clone();
     let n = drive.scans.len();
     let pairs: Vec<(usize, usize)> =
         a.spans.iter().flat_map(|&s| (0..n.saturating_sub(s)).map(move |i| (i, i + s))).collect();

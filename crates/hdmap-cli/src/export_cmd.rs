@@ -30,21 +30,35 @@ pub struct ExportArgs {
 }
 
 fn read_layout(a: &ExportArgs, issues: &mut Issues) -> anyhow::Result<RoadLayout> {
-    let ext = a.layout.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
-    Ok(match ext.as_str() {
-        "gpkg" => hdmap_io::layout::read_layout_gpkg(&a.layout)?,
-        "geojson" | "json" => hdmap_io::layout::read_layout_geojson(&a.layout)?,
-        "osm" => {
-            let vertical_datum = a.vertical_datum.with_context(|| {
+    read_layout_file(&a.layout, Some((a.epsg, a.vertical_datum)), issues)
+}
+
+/// A road layout from `.gpkg`, `.geojson` or, when `osm` gives its (EPSG, height datum)
+/// settings, a Lanelet2 `.osm`.
+pub(crate) fn read_layout_file(
+    path: &std::path::Path,
+    osm: Option<(Option<u32>, Option<hdmap_core::VerticalDatum>)>,
+    issues: &mut Issues,
+) -> anyhow::Result<RoadLayout> {
+    let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+    Ok(match (ext.as_str(), osm) {
+        ("gpkg", _) => hdmap_io::layout::read_layout_gpkg(path)?,
+        ("geojson" | "json", _) => hdmap_io::layout::read_layout_geojson(path)?,
+        ("osm", Some((epsg, vertical_datum))) => {
+            let vertical_datum = vertical_datum.with_context(|| {
                 format!(
                     "{}: a Lanelet2 map does not say its height datum: pass --vertical-datum",
-                    a.layout.display()
+                    path.display()
                 )
             })?;
-            let import = hdmap_io::osm::Lanelet2Import { epsg: a.epsg, vertical_datum };
-            hdmap_io::osm::read_lanelet2(&a.layout, &import, issues)?.layout
+            let import = hdmap_io::osm::Lanelet2Import { epsg, vertical_datum };
+            hdmap_io::osm::read_lanelet2(path, &import, issues)?.layout
         }
-        _ => anyhow::bail!("{}: not a road layout (expected .gpkg, .geojson or .osm)", a.layout.display()),
+        ("osm", None) => anyhow::bail!(
+            "{}: a Lanelet2 map is read by `hdmap export`; give .gpkg or .geojson",
+            path.display()
+        ),
+        _ => anyhow::bail!("{}: not a road layout (expected .gpkg, .geojson or .osm)", path.display()),
     })
 }
 

@@ -1,7 +1,7 @@
 //! `hdmap features ndt` (the LiDAR localization layer from a static cloud) and
 //! `hdmap localize` (a drive localized against that layer, scored against ground truth).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use hdmap_core::nalgebra::Translation3;
@@ -24,25 +24,10 @@ pub struct NdtArgs {
     pub config: Option<PathBuf>,
 }
 
-fn read_toml<T: serde::de::DeserializeOwned + Default>(path: Option<&Path>) -> anyhow::Result<T> {
-    match path {
-        None => Ok(T::default()),
-        Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("{}", p.display()))?;
-            toml::from_str(&text).with_context(|| format!("{}: settings", p.display()))
-        }
-    }
-}
-
 /// `hdmap features ndt`.
 pub fn features_ndt(a: &NdtArgs) -> anyhow::Result<()> {
-    let cfg: hdmap_features::NdtConfig = read_toml(a.config.as_deref())?;
-    let ext = a.layout.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
-    let layout = match ext.as_str() {
-        "gpkg" => hdmap_io::layout::read_layout_gpkg(&a.layout)?,
-        "geojson" | "json" => hdmap_io::layout::read_layout_geojson(&a.layout)?,
-        _ => bail!("{}: a layout is .gpkg or .geojson", a.layout.display()),
-    };
+    let cfg: hdmap_features::NdtConfig = crate::read_config(a.config.as_deref())?;
+    let layout = crate::export_cmd::read_layout_file(&a.layout, None, &mut hdmap_core::Issues::new())?;
     let origin = layout.origin;
     let las = hdmap_io::las::read_las(&a.cloud, |_| {})?;
     if let Some(crs) = &las.header.crs
@@ -99,7 +84,7 @@ pub struct LocalizeArgs {
 
 /// `hdmap localize`.
 pub fn localize(a: &LocalizeArgs) -> anyhow::Result<()> {
-    let cfg: hdmap_localize::LocalizeConfig = read_toml(a.config.as_deref())?;
+    let cfg: hdmap_localize::LocalizeConfig = crate::read_config(a.config.as_deref())?;
     let map_dir =
         if a.map.join("ndt_map/metadata.json").is_file() { a.map.join("ndt_map") } else { a.map.clone() };
     let map = hdmap_io::ndt::read_ndt(&map_dir)?;

@@ -143,6 +143,8 @@ pub struct Drive {
     pub ins_path: PathBuf,
     /// The INS solution (`world_from_gnss`).
     pub ins: InsSolution,
+    /// The rig the drive was georeferenced with (the given one, else the drive's own).
+    pub rig: hdmap_core::Rig,
     /// Georeferencer built from the INS and the rig.
     pub georef: Georeferencer,
     /// Keyframe scans, georeferenced with the INS.
@@ -250,7 +252,7 @@ pub fn load_drive(
     }
     // Keyframes in time order, whatever the file names.
     scans.sort_by_key(|(_, s)| s.stamp_ns);
-    Ok(Drive { ins_path, ins, georef, scans })
+    Ok(Drive { ins_path, ins, rig, georef, scans })
 }
 
 /// A scan-matching constraint.
