@@ -3,7 +3,9 @@
 //!
 //! Grey levels follow what the LiDAR sees: the same reflectivity (asphalt dark, paint bright)
 //! lit by a sky light (ambient + Lambert term), a sky gradient where nothing is hit, and seeded
-//! sensor noise.
+//! sensor noise. Facades carry windows (floors 3.2 m, bays 2.4 m) whose glass varies from
+//! window to window with the world's seed; the drive's [`Light`] scales and bends the grey
+//! levels and lights some windows from inside (dusk), with the drive's seed.
 
 use hdmap_core::camera::CameraIntrinsics;
 use hdmap_core::nalgebra::{Isometry3, Point3, Translation3, UnitQuaternion, Vector3};
@@ -101,6 +103,56 @@ impl Board {
     }
 }
 
+/// The light an image is taken in (`[camera]` of the sim config).
+#[derive(Debug, Clone, Copy)]
+pub struct Light {
+    /// Scene brightness relative to overcast noon.
+    pub light: f64,
+    /// Exponent on normalised grey levels.
+    pub gamma: f64,
+    /// Share of windows lit from inside.
+    pub lit_windows: f64,
+    /// Seed of which windows are lit (the drive's).
+    pub seed: u64,
+}
+
+impl Light {
+    /// Overcast noon: grey levels as the reflectivities give them, no window lit.
+    pub const NOON: Light = Light { light: 1.0, gamma: 1.0, lit_windows: 0.0, seed: 0 };
+
+    /// The drive's light from its config.
+    pub fn of(cfg: &crate::SimConfig) -> Light {
+        Light {
+            light: cfg.camera.light,
+            gamma: cfg.camera.gamma,
+            lit_windows: cfg.camera.lit_windows,
+            seed: cfg.drive_seed(),
+        }
+    }
+
+    /// Grey level seen for a lit-scene grey `g` (0–255 at noon).
+    fn expose(&self, g: f64) -> f64 {
+        255.0 * ((g * self.light).max(0.0) / 255.0).powf(self.gamma)
+    }
+}
+
+/// Visible-light albedo of a facade point `p` (local frame) of building `instance` whose wall
+/// albedo is `wall`, and whether a lit window shines there.
+fn facade(world_seed: u64, light: &Light, instance: u16, p: [f64; 3], wall: f64) -> (f64, bool) {
+    const FLOOR_M: f64 = 3.2;
+    const BAY_M: f64 = 2.4;
+    // Along-facade coordinate: x + y varies along every wall that is not diagonal.
+    let (fz, fs) = (p[2] / FLOOR_M, (p[0] + p[1]) / BAY_M);
+    let (u, v) = (fz - fz.floor(), fs - fs.floor());
+    if !((0.3..0.8).contains(&u) && (0.2..0.8).contains(&v)) {
+        return (wall, false);
+    }
+    let keys = [instance as i64, fz.floor() as i64, fs.floor() as i64];
+    let glass = 0.05 + 0.3 * noise::unit(noise::hash(world_seed, "window", &keys));
+    let lit = light.lit_windows > 0.0 && noise::unit(noise::hash(light.seed, "lit", &keys)) < light.lit_windows;
+    (glass, lit)
+}
+
 /// Renders `cam`'s image at `world_from_camera` (local world frame) with `extra` objects
 /// (traffic) placed in the scene.
 pub fn render(
@@ -123,6 +175,19 @@ pub fn render_with_board(
     board: Option<&Board>,
     seed: u64,
 ) -> GrayImage {
+    render_lit(scene, extra, cam, world_from_camera, board, seed, &Light::NOON)
+}
+
+/// [`render_with_board`] in the given light.
+pub fn render_lit(
+    scene: &Scene,
+    extra: &[Object],
+    cam: &CameraIntrinsics,
+    world_from_camera: &Isometry3<f64>,
+    board: Option<&Board>,
+    seed: u64,
+    light: &Light,
+) -> GrayImage {
     let (w, h) = (cam.width as usize, cam.height as usize);
     let o = world_from_camera.translation.vector;
     let mut buf = vec![0u8; w * h];
@@ -134,10 +199,17 @@ pub fn render_with_board(
             let scene_grey = |d: &Vector3<f64>| -> (f64, f64) {
                 match scene.cast([o.x, o.y, o.z], [d.x, d.y, d.z], CAMERA_RANGE_M, extra, key) {
                     Some(hit) => {
-                        (hit.t, 255.0 * hit.reflectivity * (0.45 + 0.55 * hit.cos_incidence) * 1.15 + 12.0)
+                        let (albedo, lit) = if hit.class == hdmap_core::SemanticClass::Building {
+                            let p = [o.x + hit.t * d.x, o.y + hit.t * d.y, o.z + hit.t * d.z];
+                            facade(scene.seed(), light, hit.instance, p, hit.reflectivity)
+                        } else {
+                            (hit.reflectivity, false)
+                        };
+                        let g = light.expose(255.0 * albedo * (0.45 + 0.55 * hit.cos_incidence) * 1.15 + 12.0);
+                        (hit.t, if lit { g.max(225.0) } else { g })
                     }
                     // Sky: brighter towards the horizon.
-                    None => (f64::INFINITY, 215.0 - 60.0 * d.z.clamp(0.0, 1.0)),
+                    None => (f64::INFINITY, light.expose(215.0 - 60.0 * d.z.clamp(0.0, 1.0))),
                 }
             };
             let grey = match board {
@@ -151,7 +223,7 @@ pub fn render_with_board(
                         let ds = ray(x as f64 + du, y as f64 + dv);
                         let (ts, gs) = scene_grey(&ds);
                         sum += match b.hit(&o, &ds) {
-                            Some((t, g)) if t < ts => g,
+                            Some((t, g)) if t < ts => light.expose(g),
                             _ => gs,
                         };
                     }
@@ -220,15 +292,41 @@ pub fn capture_with_board(
     let mut placed: Vec<Object> =
         world.movers.iter().map(|m| m.object(&world.scene.map, &world.scene.terrain, mid)).collect();
     placed.extend(world.parked_drive.iter().copied());
-    let image = render_with_board(
+    let image = render_lit(
         &world.scene,
         &placed,
         &world.cfg.rig.camera,
         &(world_from_vehicle * v_c),
         board,
         world.cfg.drive_seed() ^ index as u64,
+        &Light::of(&world.cfg),
     );
     Ok(Capture { image, scan, world_from_vehicle })
+}
+
+/// Camera 0's image at drive time `t_s` (s from the drive start; global shutter) of the true
+/// rig on the moving vehicle, with the traffic where it is then and the drive's light; returns
+/// the image and the true `world_from_camera0` (local frame).
+pub fn drive_frame(world: &World, t_s: f64, index: usize) -> Result<(GrayImage, Isometry3<f64>), SimError> {
+    let world_from_vehicle = world.vehicle_poses.interpolate(hdmap_core::time::seconds_to_ns(t_s))?;
+    let world_from_camera = world_from_vehicle * world.rig_true.transform(FrameId::Vehicle, FrameId::Camera(0))?;
+    let mut placed: Vec<Object> =
+        world.movers.iter().map(|m| m.object(&world.scene.map, &world.scene.terrain, t_s)).collect();
+    placed.extend(world.parked_drive.iter().copied());
+    let seed = noise::hash(world.cfg.drive_seed(), "camera0", &[index as i64]);
+    let light = Light::of(&world.cfg);
+    let image = render_lit(&world.scene, &placed, &world.cfg.rig.camera, &world_from_camera, None, seed, &light);
+    Ok((image, world_from_camera))
+}
+
+/// Drive times (s from the start) of camera 0's images (`camera.rate_hz`; none when 0).
+pub fn frame_times(world: &World) -> Vec<f64> {
+    let rate = world.cfg.camera.rate_hz;
+    if rate <= 0.0 {
+        return Vec::new();
+    }
+    let total = world.vehicle_poses.duration_s();
+    (0..).map(|i| i as f64 / rate).take_while(|t| *t <= total).collect()
 }
 
 /// Pixel of a local-world point in camera 0 of the true rig on a vehicle at `world_from_vehicle`.

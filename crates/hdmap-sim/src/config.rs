@@ -41,6 +41,9 @@ pub struct SimConfig {
     /// Nominal and true sensor mounting.
     #[serde(default)]
     pub rig: RigConfig,
+    /// Camera 0's images along the drive, and the light they are taken in.
+    #[serde(default)]
+    pub camera: CameraConfig,
 }
 
 /// A compass direction of a road leaving a junction.
@@ -447,6 +450,29 @@ impl Default for LidarConfig {
     }
 }
 
+/// Camera 0 during the drive: how often it takes an image, and the light of the drive (the
+/// light belongs to the drive: a second drive through the same world may be at another time of
+/// day).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CameraConfig {
+    /// Images per second along the drive (0 = none; the calibration captures are separate).
+    pub rate_hz: f64,
+    /// Scene brightness relative to overcast noon (1 = noon; dusk ≈ 0.45).
+    pub light: f64,
+    /// Exponent applied to normalised grey levels (1 = linear; above 1 darkens the mid-tones
+    /// as an evening exposure does).
+    pub gamma: f64,
+    /// Share of windows lit from inside (0 by day; at dusk, some are).
+    pub lit_windows: f64,
+}
+
+impl Default for CameraConfig {
+    fn default() -> Self {
+        Self { rate_hz: 0.0, light: 1.0, gamma: 1.0, lit_windows: 0.0 }
+    }
+}
+
 /// Sensor mounting: the spec-sheet values and the true offsets from them.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -569,6 +595,17 @@ impl SimConfig {
         }
         if self.lidar.azimuth_step_deg <= 0.0 || self.lidar.rate_hz <= 0.0 {
             return Err("lidar azimuth step and rate must be positive".into());
+        }
+        let cam = &self.camera;
+        if !(0.0..=30.0).contains(&cam.rate_hz)
+            || !(0.05..=2.0).contains(&cam.light)
+            || !(0.3..=3.0).contains(&cam.gamma)
+            || !(0.0..=1.0).contains(&cam.lit_windows)
+        {
+            return Err(format!(
+                "camera: rate_hz {} must be 0–30, light {} 0.05–2, gamma {} 0.3–3, lit_windows {} 0–1",
+                cam.rate_hz, cam.light, cam.gamma, cam.lit_windows
+            ));
         }
         if self.drive.speed_mps <= 0.0 || self.drive.pose_rate_hz < 10.0 {
             return Err("drive speed must be positive and pose rate ≥ 10 Hz".into());

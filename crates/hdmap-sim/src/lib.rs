@@ -304,6 +304,11 @@ pub mod files {
     pub const LIDAR_DIR: &str = "drive/lidar";
     /// Labels directory.
     pub const LABELS_DIR: &str = "drive/labels";
+    /// Camera 0's images (`NNNNNN.png`), with `images.csv` (`stamp_ns,image`, INS clock) and
+    /// `camera.toml` (intrinsics, `hdmap_core::CameraIntrinsics`) beside them.
+    pub const CAMERA_DIR: &str = "drive/camera0";
+    /// True `world_from_camera0` at each image's stamp.
+    pub const CAMERA_POSES_TRUE: &str = "truth/camera0_poses_true.csv";
 }
 
 fn world_from_gnss_true(world: &World) -> Result<Vec<Isometry3<f64>>, SimError> {
@@ -484,6 +489,30 @@ pub fn simulate(
         hdmap_io::trajectory::write_pose_csv(
             &out.join(files::SCAN_POSES_TRUE),
             &absolute(scan_poses, FrameId::Lidar(0))?,
+        )?;
+    }
+    // Camera 0.
+    let times = camera::frame_times(&world);
+    if !times.is_empty() {
+        let dir = out.join(files::CAMERA_DIR);
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let mut rows = String::from("stamp_ns,image\n");
+        let mut poses = Vec::with_capacity(times.len());
+        for (i, &t) in times.iter().enumerate() {
+            let (image, world_from_camera) = camera::drive_frame(&world, t, i)?;
+            let name = format!("{i:06}.png");
+            hdmap_io::image::write_png(&dir.join(&name), &image::DynamicImage::ImageLuma8(image))?;
+            let stamp_ns = start_ns + hdmap_core::time::seconds_to_ns(t);
+            rows.push_str(&format!("{stamp_ns},{name}\n"));
+            poses.push(StampedPose { stamp_ns, target_from_source: world.to_absolute(&world_from_camera) });
+            progress("camera", i + 1, times.len());
+        }
+        hdmap_io::fsutil::write_bytes_atomic(&dir.join("images.csv"), rows.as_bytes())?;
+        let intrinsics = toml::to_string(&cfg.rig.camera).map_err(|e| SimError::Config(e.to_string()))?;
+        hdmap_io::fsutil::write_bytes_atomic(&dir.join("camera.toml"), intrinsics.as_bytes())?;
+        hdmap_io::trajectory::write_pose_csv(
+            &out.join(files::CAMERA_POSES_TRUE),
+            &absolute(poses, FrameId::Camera(0))?,
         )?;
     }
     Ok(SimSummary {

@@ -260,6 +260,11 @@ pub struct Scene {
 }
 
 impl Scene {
+    /// The world seed the scene's textures follow.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
     /// Indexes `objects` for ray casting.
     pub fn new(terrain: Terrain, map: RoadMap, objects: Vec<Object>, curb_height: f64, seed: u64) -> Self {
         let mut grid = Grid::new(map.bounds, 6.0);
