@@ -4,9 +4,10 @@
 //!   normal distribution (mean, covariance, count; NDT, Biber & Straßer 2003, Magnusson 2009),
 //!   written tiled by `hdmap_io::ndt::write_ndt`. Consumers match scans against it
 //!   (hdmap-localize; Autoware's `ndt_scan_matcher` builds the same grid from the point cloud).
-//!
-//! The visual feature layer (keypoints, descriptors and 3D points from the drive's images, in
-//! kapture) is not built yet.
+//! * [`visual`]: the visual layer — FAST/BRIEF features of the drive's camera images matched
+//!   under the registered poses, triangulated and written as kapture 1.1.
+
+pub mod visual;
 
 use hdmap_core::GeoOrigin;
 use hdmap_core::nalgebra::{Matrix3, Vector3};

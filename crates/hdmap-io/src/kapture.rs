@@ -464,6 +464,17 @@ fn check_field(root: &Path, what: &str, v: &str) -> Result<(), IoError> {
 /// Writes `k` as the kapture folder `root` (replaced if it exists). The folder is assembled
 /// beside `root` and renamed into place.
 pub fn write_kapture(root: &Path, k: &Kapture) -> Result<(), IoError> {
+    write_kapture_with(root, k, &[])
+}
+
+/// [`write_kapture`] with `extra` files (name, bytes) at the folder's top level, written in the
+/// same atomic step (a producer's own metadata beside the kapture files).
+pub fn write_kapture_with(root: &Path, k: &Kapture, extra: &[(&str, &[u8])]) -> Result<(), IoError> {
+    for (name, _) in extra {
+        if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') || *name == "sensors" || *name == "reconstruction" {
+            return Err(format_err(root, format!("extra file `{name}` must be a plain file name beside sensors/ and reconstruction/")));
+        }
+    }
     for s in &k.sensors {
         for v in [&s.id, &s.name, &s.kind].into_iter().chain(&s.params) {
             check_field(root, "sensor field", v)?;
@@ -497,7 +508,14 @@ pub fn write_kapture(root: &Path, k: &Kapture) -> Result<(), IoError> {
             return Err(format_err(root, format!("image path `{n}` must stay inside the kapture folder")));
         }
     }
-    crate::fsutil::replace_dir_atomic(root, |t| write_folder(t, k))
+    crate::fsutil::replace_dir_atomic(root, |t| {
+        write_folder(t, k)?;
+        for (name, bytes) in extra {
+            let p = t.join(name);
+            std::fs::write(&p, bytes).map_err(|source| IoError::Os { path: p.clone(), source })?;
+        }
+        Ok(())
+    })
 }
 
 /// Writes the files of `k` into the empty folder `t`.

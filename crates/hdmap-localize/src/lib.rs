@@ -8,6 +8,10 @@
 //! * [`track`]: scan by scan, from the previous result moved by the INS's relative motion (a
 //!   coarse GNSS/INS pose for the first scan and after a failure), coarse to fine.
 //! * [`score`]: errors against ground truth — RMSE, and the share within 0.1 m / 0.5°.
+//! * [`visual`]: camera-only localization against the visual layer (matching, PnP RANSAC,
+//!   refinement) and recall at the kapture/Aachen thresholds.
+
+pub mod visual;
 
 use hdmap_core::pose::{exp_se3, skew};
 use std::collections::HashMap;
