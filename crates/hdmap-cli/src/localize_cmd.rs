@@ -57,9 +57,15 @@ pub fn features_ndt(a: &NdtArgs) -> anyhow::Result<()> {
 /// Arguments of `hdmap localize`.
 #[derive(clap::Args)]
 pub struct LocalizeArgs {
-    /// The NDT layer (`hdmap features ndt` output, or an export folder holding `ndt_map/`).
+    /// The NDT layer (`hdmap features ndt` output, or an export folder holding `ndt_map/`);
+    /// with --camera the visual layer (`hdmap features visual` output, or an export folder
+    /// holding `visual_map/`).
     #[arg(long)]
     pub map: PathBuf,
+    /// Localize camera 0's images (`camera0/` of the drive) against the visual layer instead
+    /// of the LiDAR scans against the NDT layer.
+    #[arg(long)]
+    pub camera: bool,
     /// The drive to localize: `lidar/*.pcd`, `ins.csv` (the coarse prior), and `rig.toml` or
     /// `rig_nominal.toml` unless --rig.
     #[arg(long)]
@@ -67,23 +73,28 @@ pub struct LocalizeArgs {
     /// Rig file instead of the drive's own.
     #[arg(long)]
     pub rig: Option<PathBuf>,
-    /// Ground truth `world_from_lidar` per scan (pose CSV, true time) to score against.
+    /// Ground truth to score against (pose CSV, true time): `world_from_lidar` per scan, or
+    /// with --camera `world_from_camera0` (the simulator's `truth/camera0_poses_true.csv`).
     #[arg(long)]
     pub truth: Option<PathBuf>,
-    /// Use every n-th scan.
+    /// Use every n-th scan (image).
     #[arg(long, default_value_t = 1)]
     pub every: usize,
-    /// Settings (TOML, keys of `LocalizeConfig`).
+    /// Settings (TOML, keys of `LocalizeConfig`; with --camera of `VisualLocalizeConfig`).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Output folder: `localized.csv` (world_from_lidar per scan, stamped with the scans' own
-    /// LiDAR-clock stamps) and `report.json`.
+    /// LiDAR-clock stamps) or with --camera `localized_camera.csv` (world_from_camera0 per
+    /// localized image), and `report.json`.
     #[arg(long)]
     pub out: PathBuf,
 }
 
 /// `hdmap localize`.
 pub fn localize(a: &LocalizeArgs) -> anyhow::Result<()> {
+    if a.camera {
+        return crate::visual_cmd::localize_camera(a);
+    }
     let cfg: hdmap_localize::LocalizeConfig = crate::read_config(a.config.as_deref())?;
     let map_dir =
         if a.map.join("ndt_map/metadata.json").is_file() { a.map.join("ndt_map") } else { a.map.clone() };

@@ -15,6 +15,7 @@ mod layout_cmd;
 mod localize_cmd;
 mod register_cmd;
 mod run_cmd;
+mod visual_cmd;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// A stage's settings: the TOML file given (errors name it) or the defaults.
@@ -71,7 +72,8 @@ enum Command {
     /// Feature maps for localization.
     #[command(subcommand)]
     Features(FeaturesCommand),
-    /// Localize a drive against an NDT map (scan to map, tracked from the GNSS/INS prior);
+    /// Localize a drive against an NDT map (scan to map, tracked from the GNSS/INS prior), or
+    /// with --camera its camera images against the visual layer (PnP RANSAC, image by image);
     /// with --truth, errors against ground truth.
     Localize(localize_cmd::LocalizeArgs),
     /// Georeference a drive's scans and register them onto a road layout: corrected
@@ -145,6 +147,10 @@ enum FeaturesCommand {
     /// The LiDAR localization layer: voxel normal distributions (NDT) of a static cloud,
     /// tiled PCD + metadata.json, in the layout's map frame.
     Ndt(localize_cmd::NdtArgs),
+    /// The visual layer: FAST/BRIEF features of a drive's camera images matched under its
+    /// poses, triangulated, written as kapture 1.1 (+ hdmap_visual.json), in the poses' map
+    /// frame.
+    Visual(visual_cmd::VisualArgs),
 }
 
 #[derive(Subcommand)]
@@ -373,6 +379,7 @@ fn main() -> ExitCode {
         Command::Layout(a) => report(layout_cmd::layout(&a)),
         Command::Register(a) => report(register_cmd::register_drive(&a)),
         Command::Features(FeaturesCommand::Ndt(a)) => report(localize_cmd::features_ndt(&a)),
+        Command::Features(FeaturesCommand::Visual(a)) => report(visual_cmd::features_visual(&a)),
         Command::Localize(a) => report(localize_cmd::localize(&a)),
         Command::Export(a) => report(export_cmd::export(&a)),
         Command::Run(a) => report(run_cmd::run(&a)),

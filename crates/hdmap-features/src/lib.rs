@@ -36,6 +36,8 @@ pub enum FeaturesError {
 pub struct FeaturesConfig {
     /// The LiDAR NDT layer (`export/ndt_map/`).
     pub ndt: NdtConfig,
+    /// The visual layer (`export/visual_map/`, built when the drive has `camera0/`).
+    pub visual: visual::VisualConfig,
 }
 
 /// Settings of the NDT layer.

@@ -2,7 +2,9 @@
 //! matched across nearby images under the registered poses, triangulated, filtered, and
 //! exported as kapture 1.1 (NAVER LABS) so that camera-only localization can run against it.
 //!
-//! * **Features** ([`extract`]): FAST-9 corners (imageproc) on a 3-level image pyramid, the
+//! * **Features** ([`extract`]): contrast-limited histogram equalisation ([`equalise`], so that
+//!   another exposure or time of day moves few corners), FAST-9 corners (imageproc) on a
+//!   3-level image pyramid, the
 //!   strongest corner per grid cell (spread and non-maximum suppression in one), and a 256-bit
 //!   BRIEF descriptor (imageproc; box-averaged test points, seeded Gaussian test pairs fixed by
 //!   [`DESCRIPTOR_TYPE`]). Upright, as a road vehicle's forward camera allows: no rotation
@@ -22,8 +24,8 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use hdmap_core::nalgebra::{Isometry3, Matrix3, Point3, Vector3};
-use hdmap_core::{CameraIntrinsics, Distortion, GeoOrigin};
+use hdmap_core::nalgebra::{Isometry3, Matrix3, Point3, Translation3, Vector3};
+use hdmap_core::{CameraIntrinsics, CoreError, Distortion, FrameId, GeoOrigin, Rig, Trajectory};
 use hdmap_io::kapture::{FeatureFiles, Kapture, Observation, PoseRecord, Record, Sensor};
 use image::GrayImage;
 use imageproc::binary_descriptors::brief::TestPair;
@@ -53,6 +55,11 @@ pub type Descriptor = [u8; 32];
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct VisualConfig {
+    /// Contrast-limited histogram equalisation of each image before detection, its slope
+    /// limited to this factor (0 = off): exposure, gain and gamma changes (another time of
+    /// day) then leave corners and descriptors nearly unchanged, while the sensor noise of
+    /// large flat areas (sky, asphalt) is amplified at most this much.
+    pub equalise_clip: f64,
     /// Features kept per image, all pyramid levels together.
     pub max_features: usize,
     /// FAST-9 threshold, grey levels.
@@ -69,11 +76,11 @@ pub struct VisualConfig {
     pub ratio: f64,
     /// Each image is matched against this many following images.
     pub pair_window: usize,
-    /// Largest distance of a match from the epipolar line, px.
+    /// Largest distance of a match from the epipolar line, px of the coarser feature's level.
     pub epipolar_px: f64,
     /// Images a point must be seen in.
     pub min_views: usize,
-    /// Largest reprojection error of a kept observation, px.
+    /// Largest reprojection error of a kept observation, px of its level.
     pub max_reprojection_px: f64,
     /// Smallest angle between a point's viewing rays, degrees.
     pub min_parallax_deg: f64,
@@ -84,8 +91,9 @@ pub struct VisualConfig {
 impl Default for VisualConfig {
     fn default() -> Self {
         Self {
+            equalise_clip: 3.0,
             max_features: 3000,
-            fast_threshold: 16,
+            fast_threshold: 10,
             levels: 3,
             level_scale: 1.5,
             cell_px: 16,
@@ -93,7 +101,7 @@ impl Default for VisualConfig {
             ratio: 0.8,
             pair_window: 3,
             epipolar_px: 2.0,
-            min_views: 3,
+            min_views: 2,
             max_reprojection_px: 2.0,
             min_parallax_deg: 1.0,
             max_depth_m: 80.0,
@@ -117,12 +125,13 @@ impl VisualConfig {
             && self.min_views >= 2
             && self.max_reprojection_px > 0.0
             && self.min_parallax_deg >= 0.0
-            && self.max_depth_m > 0.0;
+            && self.max_depth_m > 0.0
+            && (self.equalise_clip == 0.0 || self.equalise_clip >= 1.0);
         if ok {
             Ok(())
         } else {
             Err(format!(
-                "visual: need max_features > 0, levels 1–8, level_scale in (1, 2], cell_px ≥ 4, max_hamming ≤ 256, \
+                "visual: need equalise_clip 0 or ≥ 1, max_features > 0, levels 1–8, level_scale in (1, 2], cell_px ≥ 4, max_hamming ≤ 256, \
                  ratio in (0, 1], pair_window ≥ 1, min_views ≥ 2 and positive pixel and depth limits (got {self:?})"
             ))
         }
@@ -179,6 +188,32 @@ fn test_pairs() -> &'static Vec<TestPair> {
     })
 }
 
+/// Global histogram equalisation with the histogram clipped at `clip` times its mean bin (the
+/// clipped excess spread evenly over all bins), so the grey-level mapping's slope stays below
+/// about `clip`.
+pub fn equalise(image: &GrayImage, clip: f64) -> GrayImage {
+    let mut hist = [0f64; 256];
+    for p in image.pixels() {
+        hist[p[0] as usize] += 1.0;
+    }
+    let n: f64 = hist.iter().sum();
+    let limit = clip * n / 256.0;
+    let excess: f64 = hist.iter().map(|h| (h - limit).max(0.0)).sum();
+    let mut lut = [0u8; 256];
+    let mut acc = 0.0;
+    for (v, h) in hist.iter().enumerate() {
+        let c = h.min(limit) + excess / 256.0;
+        // Mid-bin CDF: a constant image stays mid-grey rather than white.
+        lut[v] = ((acc + 0.5 * c) / n * 255.0).round().clamp(0.0, 255.0) as u8;
+        acc += c;
+    }
+    let mut out = image.clone();
+    for p in out.pixels_mut() {
+        p[0] = lut[p[0] as usize];
+    }
+    out
+}
+
 /// Keypoints closer than this to a level's border have no full BRIEF patch.
 const BORDER_PX: u32 = 18;
 
@@ -186,6 +221,13 @@ const BORDER_PX: u32 = 18;
 /// the strongest `max_features` in all (shared among levels by their area), BRIEF-256 each.
 /// Deterministic: ties are broken by position.
 pub fn extract(image: &GrayImage, cfg: &VisualConfig) -> Vec<Feature> {
+    let equalised;
+    let image = if cfg.equalise_clip > 0.0 {
+        equalised = equalise(image, cfg.equalise_clip);
+        &equalised
+    } else {
+        image
+    };
     let (w0, h0) = image.dimensions();
     let areas: Vec<f64> = (0..cfg.levels).map(|l| cfg.level_scale.powi(-2 * l as i32)).collect();
     let total_area: f64 = areas.iter().sum();
@@ -312,7 +354,8 @@ fn match_pair(
     cfg: &VisualConfig,
 ) -> Vec<(usize, usize)> {
     let e = hdmap_core::pose::skew(&b_from_a.translation.vector) * b_from_a.rotation.to_rotation_matrix().matrix();
-    let tol = cfg.epipolar_px / focal_px;
+    // Positions on pyramid level l are quantised to level_scale^l px.
+    let tol = |a: &Feature, b: &Feature| cfg.epipolar_px * cfg.level_scale.powi(a.level.max(b.level) as i32) / focal_px;
     // For each feature, the best and second-best candidate on its epipolar line, both ways.
     let best = |from: &[Feature], nf: &[[f64; 2]], to: &[Feature], nt: &[[f64; 2]], forward: bool| {
         from.par_iter()
@@ -323,7 +366,7 @@ fn match_pair(
                 let norm = line.x.hypot(line.y);
                 let (mut d1, mut d2, mut i1) = (u32::MAX, u32::MAX, usize::MAX);
                 for (j, (g, y)) in to.iter().zip(nt).enumerate() {
-                    if (line.x * y[0] + line.y * y[1] + line.z).abs() > tol * norm {
+                    if (line.x * y[0] + line.y * y[1] + line.z).abs() > tol(f, g) * norm {
                         continue;
                     }
                     let d = hamming(&f.descriptor, &g.descriptor);
@@ -463,20 +506,22 @@ pub fn build_visual(
             for _ in 0..2 {
                 let views: Vec<_> = obs.iter().map(|&(f, k)| (frames[f].camera_from_world, norm[f][k])).collect();
                 let x = triangulate(&views)?;
-                let reproj = |&(f, k): &(usize, usize)| -> Option<f64> {
+                // Reprojection error in units of the observation's level (its quantisation).
+                let reproj = |&(f, k): &(usize, usize)| -> Option<(f64, f64)> {
                     let pc = frames[f].camera_from_world * Point3::from(x);
                     if pc.z < 0.5 || pc.coords.norm() > cfg.max_depth_m {
                         return None;
                     }
                     let [u, v] = intrinsics.project(&pc.coords)?;
                     let ft = &frames[f].features[k];
-                    Some((u - ft.x as f64).hypot(v - ft.y as f64))
+                    let e = (u - ft.x as f64).hypot(v - ft.y as f64);
+                    Some((e, e / cfg.level_scale.powi(ft.level as i32)))
                 };
-                let errs: Vec<Option<f64>> = obs.iter().map(reproj).collect();
+                let errs: Vec<Option<(f64, f64)>> = obs.iter().map(reproj).collect();
                 let good: Vec<(usize, usize)> = obs
                     .iter()
                     .zip(&errs)
-                    .filter(|(_, e)| e.is_some_and(|e| e <= cfg.max_reprojection_px))
+                    .filter(|(_, e)| e.is_some_and(|e| e.1 <= cfg.max_reprojection_px))
                     .map(|(o, _)| *o)
                     .collect();
                 if good.len() < cfg.min_views {
@@ -499,7 +544,7 @@ pub fn build_visual(
                 if widest > min_cos {
                     return None;
                 }
-                let sq: f64 = errs.iter().flatten().map(|e| e * e).sum();
+                let sq: f64 = errs.iter().flatten().map(|e| e.0 * e.0).sum();
                 let g = obs.iter().map(|&(f, k)| frames[f].features[k].grey as f64);
                 let grey_mean = g.sum::<f64>() / obs.len() as f64;
                 return Some((MapPoint { xyz: [x.x, x.y, x.z], grey: grey_mean.round() as u8, observations: obs }, sq));
@@ -549,6 +594,84 @@ pub fn build_visual(
         })
         .collect();
     Ok((VisualMap { origin: origin.clone(), intrinsics: *intrinsics, frames, points }, stats))
+}
+
+/// `map_from_camera0` (map frame: local to `origin`) at a camera stamp, from a trajectory of
+/// camera 0 itself, of LiDAR 0 (the register stage's output, stamped on the LiDAR's clock), or
+/// of the vehicle or GNSS antenna, through the rig; clock offsets follow the rig
+/// (`true = stamp − offset`).
+pub fn camera_pose_at(
+    traj: &Trajectory,
+    rig: &Rig,
+    origin: &GeoOrigin,
+    camera_stamp_ns: i64,
+) -> Result<Isometry3<f64>, CoreError> {
+    let cam = FrameId::Camera(0);
+    let t_true = camera_stamp_ns - rig.time_offset_ns(cam);
+    let source_from_camera = rig.transform(traj.source, cam)?;
+    let stamp = match traj.source {
+        FrameId::Lidar(_) => t_true + rig.time_offset_ns(traj.source),
+        _ => t_true,
+    };
+    let world_from_camera = traj.interpolate(stamp)? * source_from_camera;
+    let shift = match (&traj.origin, traj.origin_relative) {
+        (Some(o), true) => Vector3::from(o.origin) - Vector3::from(origin.origin),
+        _ => -Vector3::from(origin.origin),
+    };
+    Ok(Translation3::from(shift) * world_from_camera)
+}
+
+/// Builds the layer from a drive's camera folder (`hdmap_io::camera_records`) and a
+/// trajectory ([`camera_pose_at`]); images outside the trajectory are left out. Returns the
+/// layer, its statistics and the number of images left out.
+pub fn build_visual_from_folder(
+    camera_dir: &std::path::Path,
+    traj: &Trajectory,
+    rig: &Rig,
+    origin: &GeoOrigin,
+    cfg: &VisualConfig,
+) -> Result<(VisualMap, VisualStats, usize), FeaturesError> {
+    cfg.validate().map_err(FeaturesError::Config)?;
+    if let Some(o) = &traj.origin
+        && o.epsg != origin.epsg
+    {
+        return Err(FeaturesError::Input {
+            what: camera_dir.display().to_string(),
+            detail: format!("the trajectory is in EPSG:{}, the map in EPSG:{}", o.epsg, origin.epsg),
+        });
+    }
+    let input = |e: String| FeaturesError::Input { what: camera_dir.display().to_string(), detail: e };
+    let (k, records) = hdmap_io::camera_records::read_camera_folder(camera_dir).map_err(|e| input(e.to_string()))?;
+    let folder = camera_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "camera".into());
+    let posed: Vec<_> = records
+        .iter()
+        .filter_map(|r| camera_pose_at(traj, rig, origin, r.stamp_ns).ok().map(|p| (r, p)))
+        .collect();
+    let skipped = records.len() - posed.len();
+    let frames: Vec<MapFrame> = posed
+        .par_iter()
+        .map(|(r, map_from_camera)| {
+            let img = hdmap_io::image::read_image(&r.path).map_err(|e| input(e.to_string()))?.to_luma8();
+            if img.dimensions() != (k.width, k.height) {
+                return Err(input(format!(
+                    "{}: {}×{} px, the camera is {}×{}",
+                    r.path.display(),
+                    img.width(),
+                    img.height(),
+                    k.width,
+                    k.height
+                )));
+            }
+            Ok(MapFrame {
+                name: format!("{folder}/{}", r.name),
+                stamp_ns: r.stamp_ns,
+                camera_from_world: map_from_camera.inverse(),
+                features: extract(&img, cfg),
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let (map, stats) = build_visual(frames, &k, origin, cfg)?;
+    Ok((map, stats, skipped))
 }
 
 /// The layer's own metadata (`hdmap_visual.json`).
@@ -731,7 +854,7 @@ pub fn read_visual(dir: &std::path::Path) -> Result<PointDescriptors, FeaturesEr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hdmap_core::nalgebra::{Translation3, UnitQuaternion};
+    use hdmap_core::nalgebra::UnitQuaternion;
 
     #[test]
     fn hamming_counts_differing_bits() {

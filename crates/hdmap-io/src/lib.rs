@@ -13,6 +13,7 @@
 //! Every reader checks its input (missing, empty, directory, truncated, lying header) and
 //! fails with an [`IoError`] naming the file; every writer writes atomically (temp + rename).
 
+pub mod camera_records;
 pub mod crs;
 pub mod error;
 pub mod fsutil;

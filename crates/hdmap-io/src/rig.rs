@@ -48,6 +48,21 @@ fn fmt_err(path: &Path, detail: impl Into<String>) -> IoError {
     IoError::Format { path: path.to_path_buf(), format: "rig TOML", detail: detail.into() }
 }
 
+/// The rig file of a drive folder: `explicit` when given, else the folder's `rig.toml` (a
+/// calibrated rig), else its `rig_nominal.toml` (the spec sheet).
+pub fn drive_rig_path(drive_dir: &Path, explicit: Option<&Path>) -> Result<std::path::PathBuf, IoError> {
+    if let Some(p) = explicit {
+        return Ok(p.to_path_buf());
+    }
+    ["rig.toml", "rig_nominal.toml"].iter().map(|n| drive_dir.join(n)).find(|p| p.exists()).ok_or_else(|| {
+        IoError::Format {
+            path: drive_dir.to_path_buf(),
+            format: "drive folder",
+            detail: "no rig.toml or rig_nominal.toml".into(),
+        }
+    })
+}
+
 /// Reads a rig file.
 pub fn read_rig(path: &Path) -> Result<Rig, IoError> {
     check_input_file(path)?;

@@ -1,12 +1,13 @@
 //! Camera-only localization against the visual layer (hdmap-features' kapture).
 //!
 //! Per query image: the image's features (the layer's own extractor) matched by Hamming
-//! distance against every descriptor of the map points near a coarse prior (ratio test between
-//! distinct points), then PnP in RANSAC — SQPnP (Terzakis & Lourakis 2020, `sqpnp_simple`) on
-//! four random matches, inliers by reprojection error in pixels through the lens model,
-//! adaptive stopping — and Gauss–Newton with Huber weights on the inliers. The prior only
-//! chooses which map points are candidates (the retrieval step of a kapture/Aachen pipeline);
-//! the pose comes from the image alone.
+//! distance against every descriptor of the map points near a coarse prior, guided by it (a
+//! feature meets only points whose direction from the prior is within `prior_gate_deg` of its
+//! ray) with a ratio test between distinct points; then PnP in RANSAC — SQPnP (Terzakis &
+//! Lourakis 2020, `sqpnp_simple`) on three random matches, inliers by reprojection error in
+//! pixels through the lens model, adaptive stopping — and Gauss–Newton with Huber weights on
+//! the inliers. The prior (GNSS/INS, metres off) only chooses and gates candidates, the
+//! retrieval step of a kapture/Aachen pipeline; the pose comes from the image alone.
 
 use hdmap_core::CameraIntrinsics;
 use hdmap_core::nalgebra::{Isometry3, Matrix2x3, Matrix6, Point3, Rotation3, Translation3, Vector3, Vector6};
@@ -25,6 +26,10 @@ pub struct VisualLocalizeConfig {
     pub extract: VisualConfig,
     /// Map points farther than this from the prior camera position are not candidates, m.
     pub search_radius_m: f64,
+    /// Guided matching: a feature is compared only with map points whose direction from the
+    /// prior pose is within this angle of its viewing ray, degrees (≥ 180: every candidate).
+    /// It should cover the prior's error: 2 m off at 10 m depth is 11°.
+    pub prior_gate_deg: f64,
     /// Largest Hamming distance of a match.
     pub max_hamming: u32,
     /// Nearest over second-nearest (another point) distance above which a match is ambiguous.
@@ -46,10 +51,11 @@ impl Default for VisualLocalizeConfig {
         Self {
             extract: VisualConfig::default(),
             search_radius_m: 100.0,
-            max_hamming: 64,
-            ratio: 0.85,
+            prior_gate_deg: 10.0,
+            max_hamming: 50,
+            ratio: 0.8,
             inlier_px: 4.0,
-            max_iterations: 3000,
+            max_iterations: 20000,
             confidence: 0.9999,
             min_inliers: 15,
             seed: 17,
@@ -62,6 +68,7 @@ impl VisualLocalizeConfig {
     pub fn validate(&self) -> Result<(), String> {
         self.extract.validate()?;
         if !(self.search_radius_m > 0.0
+            && self.prior_gate_deg > 0.0
             && self.max_hamming <= 256
             && self.ratio > 0.0
             && self.ratio <= 1.0
@@ -107,6 +114,9 @@ pub struct CameraFix {
     pub inliers: usize,
 }
 
+/// Matches per RANSAC sample (SQPnP's minimum is 3).
+const SAMPLE: usize = 3;
+
 /// A 2D–3D correspondence: map point, observed pixel, its normalised undistorted ray.
 struct Corr {
     x: Vector3<f64>,
@@ -151,13 +161,27 @@ fn localize_one(
         })
         .collect();
     let descs: Vec<&(u32, [u8; 32])> = map.descriptors.iter().filter(|(p, _)| candidate[*p as usize]).collect();
+    // Unit directions of the candidates from the prior camera, for guided matching.
+    let gate_cos = cfg.prior_gate_deg.min(180.0).to_radians().cos();
+    let dirs: Vec<Vector3<f64>> = descs
+        .iter()
+        .map(|(p, _)| {
+            let x = map.xyz[*p as usize];
+            (prior_c_w * Point3::new(x[0], x[1], x[2])).coords.normalize()
+        })
+        .collect();
     let n_candidates = candidate.iter().filter(|c| **c).count();
     let mut fix = CameraFix { stamp_ns: q.stamp_ns, map_from_camera: None, candidates: n_candidates, matches: 0, inliers: 0 };
     // Matching: best point and the best distance of any other point.
     let mut corr: Vec<Corr> = Vec::new();
     for f in &q.features {
+        let n = k.undistort(f.x as f64, f.y as f64);
+        let ray = Vector3::new(n[0], n[1], 1.0).normalize();
         let (mut d1, mut p1, mut d2) = (u32::MAX, u32::MAX, u32::MAX);
-        for (p, d) in &descs {
+        for ((p, d), dir) in descs.iter().zip(&dirs) {
+            if gate_cos > -1.0 && ray.dot(dir) < gate_cos {
+                continue;
+            }
             let h = hamming(&f.descriptor, d);
             if *p == p1 {
                 d1 = d1.min(h);
@@ -172,7 +196,7 @@ fn localize_one(
             corr.push(Corr {
                 x: Vector3::new(x[0], x[1], x[2]),
                 px: [f.x as f64, f.y as f64],
-                n: k.undistort(f.x as f64, f.y as f64),
+                n,
             });
         }
     }
@@ -187,8 +211,8 @@ fn localize_one(
     let mut it = 0;
     while it < needed.min(cfg.max_iterations) {
         it += 1;
-        let mut s = [0usize; 4];
-        for i in 0..4 {
+        let mut s = [0usize; SAMPLE];
+        for i in 0..SAMPLE {
             loop {
                 let c = rng.random_range(0..corr.len());
                 if !s[..i].contains(&c) {
@@ -206,7 +230,7 @@ fn localize_one(
         let inl = inliers(&corr, k, &c_w, cfg.inlier_px);
         if inl.len() > best.len() {
             let w = inl.len() as f64 / corr.len() as f64;
-            let miss = 1.0 - w.powi(4);
+            let miss = 1.0 - w.powi(SAMPLE as i32);
             needed = if miss <= 0.0 {
                 it
             } else {

@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use hdmap_core::{Issues, VerticalDatum};
+use hdmap_core::{FrameId, Issues, VerticalDatum};
 use hdmap_export::ExportConfig;
 use hdmap_io::IoError;
 use hdmap_layout::LayoutConfig;
@@ -302,6 +302,8 @@ fn toml_sha<T: Serialize>(v: &T) -> String {
 
 /// The export stage's LiDAR localization layer (`hdmap_io::ndt`), inside `export/`.
 pub const NDT_DIR: &str = "ndt_map";
+/// The visual layer's folder in `export/` (kapture 1.1 + hdmap_visual.json).
+pub const VISUAL_DIR: &str = "visual_map";
 
 /// Maps an I/O error to one naming `path`.
 pub(crate) fn os(path: &Path) -> impl Fn(std::io::Error) -> IoError + '_ {
@@ -479,6 +481,12 @@ pub fn run(
     export_cfg.ngii.geoid_grid = export_cfg.ngii.geoid_grid.as_deref().map(|p| config.resolve(p));
     let mut export_inputs = vec![layout_path.clone(), cloud_path.clone()];
     export_inputs.extend(export_cfg.ngii.geoid_grid.clone());
+    // The visual layer: the drive's camera images placed with the registered trajectory.
+    let camera_dir = drive.join("camera0");
+    let has_camera = camera_dir.join(hdmap_io::camera_records::IMAGES_CSV).is_file();
+    if has_camera {
+        export_inputs.extend([camera_dir.clone(), trajectory.clone()]);
+    }
     #[derive(Serialize)]
     struct ExportSection<'a> {
         export: &'a ExportConfig,
@@ -498,8 +506,24 @@ pub fn run(
         let ndt = hdmap_features::build_ndt(&pts, &layout.origin, &c.features.ndt)
             .map_err(|e| err(e.to_string()))?;
         hdmap_io::ndt::write_ndt(&out.join(NDT_DIR), &ndt, c.features.ndt.tile_m)?;
+        let visual = if has_camera {
+            let rig = hdmap_io::rig::read_rig(&hdmap_io::rig::drive_rig_path(&drive, None)?)?;
+            let traj = hdmap_io::trajectory::read_pose_csv(&trajectory, FrameId::World, FrameId::Lidar(0))?;
+            let (map, stats, _) = hdmap_features::visual::build_visual_from_folder(
+                &camera_dir,
+                &traj,
+                &rig,
+                &layout.origin,
+                &c.features.visual,
+            )
+            .map_err(|e| err(e.to_string()))?;
+            hdmap_features::visual::write_visual(&out.join(VISUAL_DIR), &map)?;
+            format!(", {} visual points from {} images", stats.points, stats.images)
+        } else {
+            String::new()
+        };
         Ok(format!(
-            "{} lanelets, {} OpenDRIVE roads, {} NGII shapefiles, {} LAZ tiles, {} PCD tiles, {} NDT voxels",
+            "{} lanelets, {} OpenDRIVE roads, {} NGII shapefiles, {} LAZ tiles, {} PCD tiles, {} NDT voxels{visual}",
             s.lanelet2.lanelets,
             s.opendrive.roads,
             s.ngii.layers.len(),

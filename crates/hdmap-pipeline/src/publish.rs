@@ -147,7 +147,7 @@ pub fn publish(job: &Path, out: &Path, opts: &PublishOptions) -> Result<Metadata
 
     // Layers, byte for byte.
     let mut counts = BTreeMap::new();
-    for layer in ["road_layout", "pointcloud", "autoware_map", crate::NDT_DIR] {
+    for layer in ["road_layout", "pointcloud", "autoware_map", crate::NDT_DIR, crate::VISUAL_DIR] {
         let from = export.join(layer);
         let n = if from.is_dir() { copy_tree(&from, &partial.join(layer))? } else { 0 };
         counts.insert(layer, n);
@@ -279,11 +279,24 @@ pub fn publish(job: &Path, out: &Path, opts: &PublishOptions) -> Result<Metadata
     layers.insert(
         "visual_features".to_string(),
         LayerMetadata {
-            present: false,
-            folder: "visual_features".into(),
-            content: String::new(),
+            present: counts[crate::VISUAL_DIR] > 0,
+            folder: crate::VISUAL_DIR.into(),
+            content: if counts[crate::VISUAL_DIR] > 0 {
+                format!(
+                    "{}/: kapture 1.1 — camera, trajectories, records, FAST keypoints and BRIEF-256 descriptors                      of the observed features, points3d.txt, observations.txt — + hdmap_visual.json (CRS,                      origin, feature types); {} files",
+                    crate::VISUAL_DIR,
+                    counts[crate::VISUAL_DIR]
+                )
+            } else {
+                String::new()
+            },
             accuracy: BTreeMap::new(),
-            note: "not produced: the pipeline has no visual feature stage yet".into(),
+            note: if counts[crate::VISUAL_DIR] > 0 {
+                "for camera localization (hdmap localize --camera; docs/formats/visual_map.md); points are                  triangulated with the registered trajectory and the drive's rig, images are not included"
+                    .into()
+            } else {
+                "not produced: the drive has no camera0/ images".into()
+            },
         },
     );
     let config_sha256 = sha256_file(&job.join("config.toml")).unwrap_or_default();

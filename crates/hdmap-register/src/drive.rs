@@ -177,18 +177,7 @@ pub fn load_drive(
         (Some(_), Some(_)) => {}
         (None, Some(origin)) => ins.trajectory.origin = Some(origin.clone()),
     }
-    let rig_path = match rig_path {
-        Some(p) => p.to_path_buf(),
-        None => ["rig.toml", "rig_nominal.toml"]
-            .iter()
-            .map(|n| drive_dir.join(n))
-            .find(|p| p.exists())
-            .ok_or_else(|| RegisterError::Input {
-                path: drive_dir.display().to_string(),
-                message: "no rig.toml or rig_nominal.toml".into(),
-            })?,
-    };
-    let rig = hdmap_io::rig::read_rig(&rig_path)?;
+    let rig = hdmap_io::rig::read_rig(&hdmap_io::rig::drive_rig_path(drive_dir, rig_path)?)?;
     let gnss_from_lidar = rig.transform(FrameId::Gnss, LIDAR)?;
     let georef = Georeferencer {
         world_from_gnss: ins.trajectory.clone(),

@@ -496,20 +496,18 @@ pub fn simulate(
     if !times.is_empty() {
         let dir = out.join(files::CAMERA_DIR);
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-        let mut rows = String::from("stamp_ns,image\n");
+        let mut rows = Vec::with_capacity(times.len());
         let mut poses = Vec::with_capacity(times.len());
         for (i, &t) in times.iter().enumerate() {
             let (image, world_from_camera) = camera::drive_frame(&world, t, i)?;
             let name = format!("{i:06}.png");
             hdmap_io::image::write_png(&dir.join(&name), &image::DynamicImage::ImageLuma8(image))?;
             let stamp_ns = start_ns + hdmap_core::time::seconds_to_ns(t);
-            rows.push_str(&format!("{stamp_ns},{name}\n"));
+            rows.push((stamp_ns, name));
             poses.push(StampedPose { stamp_ns, target_from_source: world.to_absolute(&world_from_camera) });
             progress("camera", i + 1, times.len());
         }
-        hdmap_io::fsutil::write_bytes_atomic(&dir.join("images.csv"), rows.as_bytes())?;
-        let intrinsics = toml::to_string(&cfg.rig.camera).map_err(|e| SimError::Config(e.to_string()))?;
-        hdmap_io::fsutil::write_bytes_atomic(&dir.join("camera.toml"), intrinsics.as_bytes())?;
+        hdmap_io::camera_records::write_camera_folder(&dir, &cfg.rig.camera, &rows)?;
         hdmap_io::trajectory::write_pose_csv(
             &out.join(files::CAMERA_POSES_TRUE),
             &absolute(poses, FrameId::Camera(0))?,
