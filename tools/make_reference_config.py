@@ -31,6 +31,7 @@ SECTIONS = {
     "export.opendrive": ("crates/hdmap-export/src/opendrive.rs", "OpenDriveConfig"),
     "features": ("crates/hdmap-features/src/lib.rs", "FeaturesConfig"),
     "features.ndt": ("crates/hdmap-features/src/lib.rs", "NdtConfig"),
+    "features.visual": ("crates/hdmap-features/src/visual.rs", "VisualConfig"),
 }
 
 

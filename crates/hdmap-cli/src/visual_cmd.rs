@@ -39,7 +39,10 @@ fn drive_rig(drive: &Path, rig: Option<&Path>) -> anyhow::Result<Rig> {
 fn read_poses(path: &Path) -> anyhow::Result<(Trajectory, GeoOrigin)> {
     let traj = hdmap_io::trajectory::read_pose_csv(path, FrameId::World, FrameId::Camera(0))?;
     let origin = traj.origin.clone().with_context(|| {
-        format!("{}: no CRS origin in the header (hdmap pose CSVs carry `epsg=` and `origin=`)", path.display())
+        format!(
+            "{}: no CRS origin in the header (hdmap pose CSVs carry `epsg=` and `origin=`)",
+            path.display()
+        )
     })?;
     Ok((traj, origin))
 }
@@ -128,7 +131,9 @@ pub fn localize_camera(a: &crate::localize_cmd::LocalizeArgs) -> anyhow::Result<
     let to_world = Translation3::new(o[0], o[1], o[2]);
     let poses: Vec<StampedPose> = fixes
         .iter()
-        .filter_map(|f| f.map_from_camera.map(|p| StampedPose { stamp_ns: f.stamp_ns, target_from_source: to_world * p }))
+        .filter_map(|f| {
+            f.map_from_camera.map(|p| StampedPose { stamp_ns: f.stamp_ns, target_from_source: to_world * p })
+        })
         .collect();
     std::fs::create_dir_all(&a.out).with_context(|| format!("{}", a.out.display()))?;
     if !poses.is_empty() {
@@ -183,7 +188,10 @@ pub fn localize_camera(a: &crate::localize_cmd::LocalizeArgs) -> anyhow::Result<
         let rc = hdmap_localize::visual::recall(&scored.0, &scored.1, &th);
         let prior = hdmap_localize::visual::recall(&scored.2, &scored.1, &th);
         let pct = |r: &hdmap_localize::visual::Recall| {
-            r.at.iter().map(|(m, d, v)| format!("({m} m, {d}°) {:.1} %", 100.0 * v)).collect::<Vec<_>>().join(", ")
+            r.at.iter()
+                .map(|(m, d, v)| format!("({m} m, {d}°) {:.1} %", 100.0 * v))
+                .collect::<Vec<_>>()
+                .join(", ")
         };
         println!(
             "against the truth ({} images): recall {}; median error {:.1} cm / {:.2}° (GNSS/INS prior: {})",
@@ -196,7 +204,10 @@ pub fn localize_camera(a: &crate::localize_cmd::LocalizeArgs) -> anyhow::Result<
         report["recall"] = serde_json::to_value(&rc)?;
         report["prior_recall"] = serde_json::to_value(&prior)?;
     }
-    hdmap_io::fsutil::write_bytes_atomic(&a.out.join("report.json"), serde_json::to_string_pretty(&report)?.as_bytes())?;
+    hdmap_io::fsutil::write_bytes_atomic(
+        &a.out.join("report.json"),
+        serde_json::to_string_pretty(&report)?.as_bytes(),
+    )?;
     println!("wrote {}", a.out.display());
     Ok(())
 }

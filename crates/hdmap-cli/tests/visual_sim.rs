@@ -66,7 +66,8 @@ fn a_held_out_drive_at_dusk_localizes_by_camera_against_the_visual_layer() {
     let d = &ours.descriptors[hdmap_features::visual::DESCRIPTOR_TYPE];
     for (image, f) in desc["files"].as_object().expect("files") {
         assert_eq!(f["count"].as_u64(), Some(d.count(image) as u64), "{image}");
-        let first: Vec<f64> = f["first"].as_array().expect("first").iter().filter_map(|v| v.as_f64()).collect();
+        let first: Vec<f64> =
+            f["first"].as_array().expect("first").iter().filter_map(|v| v.as_f64()).collect();
         let mine: Vec<f64> = d.files[image][..32].iter().map(|&b| b as f64).collect();
         assert_eq!(first, mine, "{image}");
     }

@@ -259,7 +259,8 @@ pub fn extract(image: &GrayImage, cfg: &VisualConfig) -> Vec<Feature> {
         let quota = ((cfg.max_features as f64) * area / total_area).ceil() as usize;
         corners.truncate(quota);
         let points: Vec<Point<u32>> = corners.iter().map(|c| Point::new(c.x, c.y)).collect();
-        let Ok((descs, _)) = imageproc::binary_descriptors::brief::brief(&img, &points, 256, Some(test_pairs()))
+        let Ok((descs, _)) =
+            imageproc::binary_descriptors::brief::brief(&img, &points, 256, Some(test_pairs()))
         else {
             // Unreachable: every point is BORDER_PX inside the level.
             continue;
@@ -353,9 +354,12 @@ fn match_pair(
     focal_px: f64,
     cfg: &VisualConfig,
 ) -> Vec<(usize, usize)> {
-    let e = hdmap_core::pose::skew(&b_from_a.translation.vector) * b_from_a.rotation.to_rotation_matrix().matrix();
+    let e = hdmap_core::pose::skew(&b_from_a.translation.vector)
+        * b_from_a.rotation.to_rotation_matrix().matrix();
     // Positions on pyramid level l are quantised to level_scale^l px.
-    let tol = |a: &Feature, b: &Feature| cfg.epipolar_px * cfg.level_scale.powi(a.level.max(b.level) as i32) / focal_px;
+    let tol = |a: &Feature, b: &Feature| {
+        cfg.epipolar_px * cfg.level_scale.powi(a.level.max(b.level) as i32) / focal_px
+    };
     // For each feature, the best and second-best candidate on its epipolar line, both ways.
     let best = |from: &[Feature], nf: &[[f64; 2]], to: &[Feature], nt: &[[f64; 2]], forward: bool| {
         from.par_iter()
@@ -471,7 +475,8 @@ pub fn build_visual(
         if b_from_a.translation.vector.norm() < 1e-3 {
             continue; // standing still: no epipolar geometry, and nothing to triangulate
         }
-        let m = match_pair(&frames[i].features, &norm[i], &frames[j].features, &norm[j], &b_from_a, focal, cfg);
+        let m =
+            match_pair(&frames[i].features, &norm[i], &frames[j].features, &norm[j], &b_from_a, focal, cfg);
         n_matches += m.len();
         for (a, b) in m {
             let (ra, rb) = (find(&mut parent, offsets[i] + a), find(&mut parent, offsets[j] + b));
@@ -504,7 +509,8 @@ pub fn build_visual(
             }
             let mut obs = t.clone();
             for _ in 0..2 {
-                let views: Vec<_> = obs.iter().map(|&(f, k)| (frames[f].camera_from_world, norm[f][k])).collect();
+                let views: Vec<_> =
+                    obs.iter().map(|&(f, k)| (frames[f].camera_from_world, norm[f][k])).collect();
                 let x = triangulate(&views)?;
                 // Reprojection error in units of the observation's level (its quantisation).
                 let reproj = |&(f, k): &(usize, usize)| -> Option<(f64, f64)> {
@@ -547,7 +553,10 @@ pub fn build_visual(
                 let sq: f64 = errs.iter().flatten().map(|e| e.0 * e.0).sum();
                 let g = obs.iter().map(|&(f, k)| frames[f].features[k].grey as f64);
                 let grey_mean = g.sum::<f64>() / obs.len() as f64;
-                return Some((MapPoint { xyz: [x.x, x.y, x.z], grey: grey_mean.round() as u8, observations: obs }, sq));
+                return Some((
+                    MapPoint { xyz: [x.x, x.y, x.z], grey: grey_mean.round() as u8, observations: obs },
+                    sq,
+                ));
             }
             None
         })
@@ -641,8 +650,10 @@ pub fn build_visual_from_folder(
         });
     }
     let input = |e: String| FeaturesError::Input { what: camera_dir.display().to_string(), detail: e };
-    let (k, records) = hdmap_io::camera_records::read_camera_folder(camera_dir).map_err(|e| input(e.to_string()))?;
-    let folder = camera_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "camera".into());
+    let (k, records) =
+        hdmap_io::camera_records::read_camera_folder(camera_dir).map_err(|e| input(e.to_string()))?;
+    let folder =
+        camera_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "camera".into());
     let posed: Vec<_> = records
         .iter()
         .filter_map(|r| camera_pose_at(traj, rig, origin, r.stamp_ns).ok().map(|p| (r, p)))
@@ -700,7 +711,7 @@ fn camera_params(k: &CameraIntrinsics) -> Vec<String> {
     let mut p = vec![k.width as f64, k.height as f64, k.fx, k.fy, k.cx, k.cy];
     let model = match k.distortion {
         Distortion::None => "PINHOLE",
-        Distortion::BrownConrady { k1, k2, p1, p2, k3 } if k3 == 0.0 => {
+        Distortion::BrownConrady { k1, k2, p1, p2, k3: 0.0 } => {
             p.extend([k1, k2, p1, p2]);
             "OPENCV"
         }
@@ -750,7 +761,11 @@ impl VisualMap {
                 sensor_id: String::new(),
                 pose: f.camera_from_world,
             });
-            k.records_camera.push(Record { timestamp: f.stamp_ns, device_id: CAMERA_ID.into(), path: f.name.clone() });
+            k.records_camera.push(Record {
+                timestamp: f.stamp_ns,
+                device_id: CAMERA_ID.into(),
+                path: f.name.clone(),
+            });
             let xy: Vec<u8> = f.features.iter().flat_map(|p| [p.x, p.y]).flat_map(f32::to_le_bytes).collect();
             let d: Vec<u8> = f.features.iter().flat_map(|p| p.descriptor).collect();
             kp.files.insert(f.name.clone(), xy);
@@ -812,19 +827,25 @@ pub fn read_visual(dir: &std::path::Path) -> Result<PointDescriptors, FeaturesEr
     let meta_path = dir.join(METADATA_FILE);
     let text = std::fs::read_to_string(&meta_path)
         .map_err(|e| bad(format!("{METADATA_FILE}: {e} (not an hdmap visual layer?)")))?;
-    let meta: VisualMetadata = serde_json::from_str(&text).map_err(|e| bad(format!("{METADATA_FILE}: {e}")))?;
+    let meta: VisualMetadata =
+        serde_json::from_str(&text).map_err(|e| bad(format!("{METADATA_FILE}: {e}")))?;
     if meta.descriptor_type != DESCRIPTOR_TYPE || meta.keypoints_type != KEYPOINTS_TYPE {
         return Err(bad(format!(
             "features {} / {}; this build reads {KEYPOINTS_TYPE} / {DESCRIPTOR_TYPE}",
             meta.keypoints_type, meta.descriptor_type
         )));
     }
-    let datum = meta.vertical_datum.parse().map_err(|e| bad(format!("{METADATA_FILE}: vertical datum: {e}")))?;
+    let datum =
+        meta.vertical_datum.parse().map_err(|e| bad(format!("{METADATA_FILE}: vertical datum: {e}")))?;
     let origin = GeoOrigin::new(meta.epsg, meta.origin, datum).map_err(|e| bad(e.to_string()))?;
     let k = hdmap_io::kapture::read_kapture(dir).map_err(|e| bad(e.to_string()))?;
-    let desc = k.descriptors.get(DESCRIPTOR_TYPE).ok_or_else(|| bad(format!("no {DESCRIPTOR_TYPE} descriptors")))?;
+    let desc =
+        k.descriptors.get(DESCRIPTOR_TYPE).ok_or_else(|| bad(format!("no {DESCRIPTOR_TYPE} descriptors")))?;
     if desc.dtype != "uint8" || desc.dsize != 32 {
-        return Err(bad(format!("{DESCRIPTOR_TYPE}: dtype {} × {}, expected uint8 × 32", desc.dtype, desc.dsize)));
+        return Err(bad(format!(
+            "{DESCRIPTOR_TYPE}: dtype {} × {}, expected uint8 × 32",
+            desc.dtype, desc.dsize
+        )));
     }
     let xyz: Vec<[f64; 3]> = k.points3d.iter().map(|p| [p[0], p[1], p[2]]).collect();
     if xyz.iter().flatten().any(|v| !v.is_finite()) {
@@ -901,10 +922,13 @@ mod tests {
         let b = extract(&shifted, &cfg);
         assert!(a.len() > 50, "{} features", a.len());
         let mut found = 0;
-        let inner: Vec<_> = a.iter().filter(|f| f.x > 40.0 && f.y > 40.0 && f.x < 260.0 && f.y < 180.0).collect();
+        let inner: Vec<_> =
+            a.iter().filter(|f| f.x > 40.0 && f.y > 40.0 && f.x < 260.0 && f.y < 180.0).collect();
         for f in &inner {
             if b.iter().any(|g| {
-                (g.x - f.x - 7.0).abs() < 0.5 && (g.y - f.y - 4.0).abs() < 0.5 && hamming(&f.descriptor, &g.descriptor) <= 8
+                (g.x - f.x - 7.0).abs() < 0.5
+                    && (g.y - f.y - 4.0).abs() < 0.5
+                    && hamming(&f.descriptor, &g.descriptor) <= 8
             }) {
                 found += 1;
             }

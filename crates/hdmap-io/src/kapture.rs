@@ -471,8 +471,16 @@ pub fn write_kapture(root: &Path, k: &Kapture) -> Result<(), IoError> {
 /// same atomic step (a producer's own metadata beside the kapture files).
 pub fn write_kapture_with(root: &Path, k: &Kapture, extra: &[(&str, &[u8])]) -> Result<(), IoError> {
     for (name, _) in extra {
-        if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') || *name == "sensors" || *name == "reconstruction" {
-            return Err(format_err(root, format!("extra file `{name}` must be a plain file name beside sensors/ and reconstruction/")));
+        if name.is_empty()
+            || name.contains(['/', '\\'])
+            || name.starts_with('.')
+            || *name == "sensors"
+            || *name == "reconstruction"
+        {
+            return Err(format_err(
+                root,
+                format!("extra file `{name}` must be a plain file name beside sensors/ and reconstruction/"),
+            ));
         }
     }
     for s in &k.sensors {

@@ -10,7 +10,9 @@
 //! retrieval step of a kapture/Aachen pipeline; the pose comes from the image alone.
 
 use hdmap_core::CameraIntrinsics;
-use hdmap_core::nalgebra::{Isometry3, Matrix2x3, Matrix6, Point3, Rotation3, Translation3, Vector3, Vector6};
+use hdmap_core::nalgebra::{
+    Isometry3, Matrix2x3, Matrix6, Point3, Rotation3, Translation3, Vector3, Vector6,
+};
 use hdmap_core::pose::{exp_se3, skew};
 use hdmap_features::visual::{Feature, PointDescriptors, VisualConfig, hamming};
 use rand::{Rng, SeedableRng};
@@ -160,7 +162,8 @@ fn localize_one(
             c.z > 0.3 && (c.x / c.z).abs() < hw && (c.y / c.z).abs() < hh
         })
         .collect();
-    let descs: Vec<&(u32, [u8; 32])> = map.descriptors.iter().filter(|(p, _)| candidate[*p as usize]).collect();
+    let descs: Vec<&(u32, [u8; 32])> =
+        map.descriptors.iter().filter(|(p, _)| candidate[*p as usize]).collect();
     // Unit directions of the candidates from the prior camera, for guided matching.
     let gate_cos = cfg.prior_gate_deg.min(180.0).to_radians().cos();
     let dirs: Vec<Vector3<f64>> = descs
@@ -171,7 +174,13 @@ fn localize_one(
         })
         .collect();
     let n_candidates = candidate.iter().filter(|c| **c).count();
-    let mut fix = CameraFix { stamp_ns: q.stamp_ns, map_from_camera: None, candidates: n_candidates, matches: 0, inliers: 0 };
+    let mut fix = CameraFix {
+        stamp_ns: q.stamp_ns,
+        map_from_camera: None,
+        candidates: n_candidates,
+        matches: 0,
+        inliers: 0,
+    };
     // Matching: best point and the best distance of any other point.
     let mut corr: Vec<Corr> = Vec::new();
     for f in &q.features {
@@ -191,13 +200,10 @@ fn localize_one(
                 d2 = h;
             }
         }
-        if p1 != u32::MAX && d1 <= cfg.max_hamming && (d2 == u32::MAX || (d1 as f64) < cfg.ratio * d2 as f64) {
+        if p1 != u32::MAX && d1 <= cfg.max_hamming && (d2 == u32::MAX || (d1 as f64) < cfg.ratio * d2 as f64)
+        {
             let x = map.xyz[p1 as usize];
-            corr.push(Corr {
-                x: Vector3::new(x[0], x[1], x[2]),
-                px: [f.x as f64, f.y as f64],
-                n,
-            });
+            corr.push(Corr { x: Vector3::new(x[0], x[1], x[2]), px: [f.x as f64, f.y as f64], n });
         }
     }
     fix.matches = corr.len();
@@ -205,7 +211,9 @@ fn localize_one(
         return fix;
     }
     // RANSAC; points are centred on the prior camera for SQPnP's conditioning.
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed ^ (q.stamp_ns as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(
+        cfg.seed ^ (q.stamp_ns as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+    );
     let (mut best, mut best_pose) = (Vec::new(), None);
     let mut needed = cfg.max_iterations;
     let mut it = 0;
@@ -221,12 +229,13 @@ fn localize_one(
                 }
             }
         }
-        let p3: Vec<(f64, f64, f64)> = s.iter().map(|&i| (corr[i].x - centre).into()).map(|v: Vector3<f64>| (v.x, v.y, v.z)).collect();
+        let p3: Vec<(f64, f64, f64)> =
+            s.iter().map(|&i| corr[i].x - centre).map(|v| (v.x, v.y, v.z)).collect();
         let p2: Vec<(f64, f64)> = s.iter().map(|&i| (corr[i].n[0], corr[i].n[1])).collect();
         let Some((r, t)) = sqpnp_simple::sqpnp_solve(&p3, &p2) else { continue };
         let rot = Rotation3::from_scaled_axis(Vector3::new(r.0, r.1, r.2));
-        let c_w = Isometry3::from_parts(Translation3::new(t.0, t.1, t.2), rot.into())
-            * Translation3::from(-centre);
+        let c_w =
+            Isometry3::from_parts(Translation3::new(t.0, t.1, t.2), rot.into()) * Translation3::from(-centre);
         let inl = inliers(&corr, k, &c_w, cfg.inlier_px);
         if inl.len() > best.len() {
             let w = inl.len() as f64 / corr.len() as f64;
@@ -234,7 +243,8 @@ fn localize_one(
             needed = if miss <= 0.0 {
                 it
             } else {
-                ((1.0 - cfg.confidence).ln() / miss.ln()).ceil().clamp(1.0, cfg.max_iterations as f64) as usize
+                ((1.0 - cfg.confidence).ln() / miss.ln()).ceil().clamp(1.0, cfg.max_iterations as f64)
+                    as usize
             };
             best = inl;
             best_pose = Some(c_w);
@@ -385,7 +395,11 @@ mod tests {
         );
         let (mut xyz, mut descriptors, mut features) = (Vec::new(), Vec::new(), Vec::new());
         while xyz.len() < 400 {
-            let pc = Vector3::new(rng.random_range(-15.0..15.0), rng.random_range(-6.0..3.0), rng.random_range(4.0..60.0));
+            let pc = Vector3::new(
+                rng.random_range(-15.0..15.0),
+                rng.random_range(-6.0..3.0),
+                rng.random_range(4.0..60.0),
+            );
             let Some([u, v]) = k.project(&pc) else { continue };
             if !(20.0..1260.0).contains(&u) || !(20.0..700.0).contains(&v) {
                 continue;
@@ -406,7 +420,8 @@ mod tests {
             fd[0] ^= 0b101;
             features.push(Feature { x: fu as f32, y: fv as f32, level: 0, grey: 0, descriptor: fd });
         }
-        let origin = hdmap_core::GeoOrigin::new(5186, [0.0; 3], hdmap_core::VerticalDatum::Ellipsoidal).expect("origin");
+        let origin = hdmap_core::GeoOrigin::new(5186, [0.0; 3], hdmap_core::VerticalDatum::Ellipsoidal)
+            .expect("origin");
         let map = PointDescriptors { origin, xyz, descriptors };
         let prior = map_from_camera * Isometry3::translation(1.5, -0.8, 0.4);
         let q = QueryImage { stamp_ns: 1, features, prior_map_from_camera: prior };

@@ -149,7 +149,8 @@ fn facade(world_seed: u64, light: &Light, instance: u16, p: [f64; 3], wall: f64)
     }
     let keys = [instance as i64, fz.floor() as i64, fs.floor() as i64];
     let glass = 0.05 + 0.3 * noise::unit(noise::hash(world_seed, "window", &keys));
-    let lit = light.lit_windows > 0.0 && noise::unit(noise::hash(light.seed, "lit", &keys)) < light.lit_windows;
+    let lit =
+        light.lit_windows > 0.0 && noise::unit(noise::hash(light.seed, "lit", &keys)) < light.lit_windows;
     (glass, lit)
 }
 
@@ -205,7 +206,8 @@ pub fn render_lit(
                         } else {
                             (hit.reflectivity, false)
                         };
-                        let g = light.expose(255.0 * albedo * (0.45 + 0.55 * hit.cos_incidence) * 1.15 + 12.0);
+                        let g =
+                            light.expose(255.0 * albedo * (0.45 + 0.55 * hit.cos_incidence) * 1.15 + 12.0);
                         (hit.t, if lit { g.max(225.0) } else { g })
                     }
                     // Sky: brighter towards the horizon.
@@ -309,13 +311,15 @@ pub fn capture_with_board(
 /// the image and the true `world_from_camera0` (local frame).
 pub fn drive_frame(world: &World, t_s: f64, index: usize) -> Result<(GrayImage, Isometry3<f64>), SimError> {
     let world_from_vehicle = world.vehicle_poses.interpolate(hdmap_core::time::seconds_to_ns(t_s))?;
-    let world_from_camera = world_from_vehicle * world.rig_true.transform(FrameId::Vehicle, FrameId::Camera(0))?;
+    let world_from_camera =
+        world_from_vehicle * world.rig_true.transform(FrameId::Vehicle, FrameId::Camera(0))?;
     let mut placed: Vec<Object> =
         world.movers.iter().map(|m| m.object(&world.scene.map, &world.scene.terrain, t_s)).collect();
     placed.extend(world.parked_drive.iter().copied());
     let seed = noise::hash(world.cfg.drive_seed(), "camera0", &[index as i64]);
     let light = Light::of(&world.cfg);
-    let image = render_lit(&world.scene, &placed, &world.cfg.rig.camera, &world_from_camera, None, seed, &light);
+    let image =
+        render_lit(&world.scene, &placed, &world.cfg.rig.camera, &world_from_camera, None, seed, &light);
     Ok((image, world_from_camera))
 }
 
