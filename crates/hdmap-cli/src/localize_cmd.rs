@@ -42,7 +42,7 @@ pub fn features_ndt(a: &NdtArgs) -> anyhow::Result<()> {
     let map =
         hdmap_features::build_ndt(&pts, &origin, &cfg).with_context(|| format!("{}", a.cloud.display()))?;
     hdmap_io::ndt::write_ndt(&a.out, &map, cfg.tile_m)?;
-    let size: u64 = std::fs::read_dir(&a.out)?.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum();
+    let size = crate::visual_cmd::folder_size(&a.out);
     println!(
         "{} points → {} voxels of {} m ({:.1} MB) in {}",
         pts.len(),
@@ -85,7 +85,7 @@ pub struct LocalizeArgs {
     pub config: Option<PathBuf>,
     /// Output folder: `localized.csv` (world_from_lidar per scan, stamped with the scans' own
     /// LiDAR-clock stamps) or with --camera `localized_camera.csv` (world_from_camera0 per
-    /// localized image), and `report.json`.
+    /// localized image, true time), and `report.json`.
     #[arg(long)]
     pub out: PathBuf,
 }

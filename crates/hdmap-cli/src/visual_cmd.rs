@@ -47,7 +47,8 @@ fn read_poses(path: &Path) -> anyhow::Result<(Trajectory, GeoOrigin)> {
     Ok((traj, origin))
 }
 
-fn folder_size(dir: &Path) -> u64 {
+/// Bytes of every file under `dir`.
+pub(crate) fn folder_size(dir: &Path) -> u64 {
     let Ok(rd) = std::fs::read_dir(dir) else { return 0 };
     rd.filter_map(Result::ok)
         .map(|e| match e.file_type() {
@@ -116,9 +117,20 @@ pub fn localize_camera(a: &crate::localize_cmd::LocalizeArgs) -> anyhow::Result<
             continue;
         };
         let img = hdmap_io::image::read_image(&r.path)?.to_luma8();
+        if img.dimensions() != (k.width, k.height) {
+            bail!(
+                "{}: {}×{} px, but {} says {}×{}",
+                r.path.display(),
+                img.width(),
+                img.height(),
+                camera_dir.join(hdmap_io::camera_records::CAMERA_TOML).display(),
+                k.width,
+                k.height
+            );
+        }
         queries.push(hdmap_localize::visual::QueryImage {
             stamp_ns: r.stamp_ns,
-            features: visual::extract(&img, &cfg.extract),
+            features: visual::extract(&img, &map.settings),
             prior_map_from_camera: prior,
         });
     }
@@ -129,14 +141,24 @@ pub fn localize_camera(a: &crate::localize_cmd::LocalizeArgs) -> anyhow::Result<
     let secs = t0.elapsed().as_secs_f64();
     let o = origin.origin;
     let to_world = Translation3::new(o[0], o[1], o[2]);
+    // Written in true time (camera stamp − the rig's camera clock offset), as trajectories of
+    // sensors other than a LiDAR are.
+    let offset = rig.time_offset_ns(FrameId::Camera(0));
     let poses: Vec<StampedPose> = fixes
         .iter()
         .filter_map(|f| {
-            f.map_from_camera.map(|p| StampedPose { stamp_ns: f.stamp_ns, target_from_source: to_world * p })
+            f.map_from_camera
+                .map(|p| StampedPose { stamp_ns: f.stamp_ns - offset, target_from_source: to_world * p })
         })
         .collect();
     std::fs::create_dir_all(&a.out).with_context(|| format!("{}", a.out.display()))?;
-    if !poses.is_empty() {
+    let csv = a.out.join("localized_camera.csv");
+    if poses.is_empty() {
+        // No pose: no file, and none left over from an earlier run.
+        if csv.exists() {
+            std::fs::remove_file(&csv).with_context(|| format!("{}", csv.display()))?;
+        }
+    } else {
         let traj = Trajectory {
             target: FrameId::World,
             source: FrameId::Camera(0),
@@ -144,11 +166,11 @@ pub fn localize_camera(a: &crate::localize_cmd::LocalizeArgs) -> anyhow::Result<
             origin_relative: false,
             poses,
         };
-        hdmap_io::trajectory::write_pose_csv(&a.out.join("localized_camera.csv"), &traj)?;
+        hdmap_io::trajectory::write_pose_csv(&csv, &traj)?;
     }
     let ok = fixes.iter().filter(|f| f.map_from_camera.is_some()).count();
     println!(
-        "{ok} of {} images localized against {} points ({:.2} s per image, 2 threads)",
+        "{ok} of {} images localized against {} points ({:.2} s per image)",
         fixes.len(),
         map.xyz.len(),
         secs / fixes.len() as f64
@@ -169,7 +191,6 @@ pub fn localize_camera(a: &crate::localize_cmd::LocalizeArgs) -> anyhow::Result<
             bail!("{}: truth and map are in different CRSs", tp.display());
         }
         let empty = Rig::default();
-        let offset = rig.time_offset_ns(FrameId::Camera(0));
         let mut scored = (Vec::new(), Vec::new(), Vec::new());
         for (f, q) in fixes.iter().zip(&queries) {
             if let Ok(t) = visual::camera_pose_at(&truth, &empty, &origin, f.stamp_ns - offset) {

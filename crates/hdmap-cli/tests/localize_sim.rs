@@ -21,7 +21,8 @@ fn hdmap(args: &[&str]) -> (bool, String) {
 #[test]
 fn a_held_out_drive_localizes_against_the_ndt_layer() {
     let root = hdmap_io::testdata::repo_root();
-    let cfg = hdmap_sim::load_config(&root.join("configs/sim/demo.toml")).expect("demo config");
+    let mut cfg = hdmap_sim::load_config(&root.join("configs/sim/demo.toml")).expect("demo config");
+    cfg.camera.rate_hz = 0.0; // LiDAR only
     let dir = tempfile::tempdir().expect("tempdir");
     let world = dir.path().join("world");
     hdmap_sim::simulate(&cfg, &world, |_, _, _| {}).expect("simulate the mapping drive");

@@ -279,7 +279,14 @@ fn publish_and_verify(job: &Path, tmp: &Path) {
     assert_eq!(meta["epsg"].as_u64(), Some(5186));
     assert_eq!(meta["vertical_datum"].as_str(), Some("kngeoid18"));
     assert_eq!(meta["licence"].as_str(), Some("CC-BY-4.0"));
-    assert_eq!(meta["layers"]["visual_features"]["present"].as_bool(), Some(false));
+    // The demo drive has camera images: the visual layer is built from the registered
+    // trajectory and published as kapture.
+    assert_eq!(meta["layers"]["visual_features"]["present"].as_bool(), Some(true));
+    assert!(files.contains_key("visual_map/hdmap_visual.json"));
+    assert!(files.contains_key("visual_map/reconstruction/points3d.txt"));
+    assert!(
+        files.keys().any(|k| k.starts_with("visual_map/reconstruction/descriptors/") && k.ends_with(".desc"))
+    );
     assert_eq!(meta["layers"]["lidar_features"]["present"].as_bool(), Some(true));
     assert!(files.keys().any(|k| k.starts_with("ndt_map/") && k.ends_with(".pcd")));
     assert!(files.contains_key("ndt_map/metadata.json"));

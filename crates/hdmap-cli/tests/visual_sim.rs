@@ -72,6 +72,14 @@ fn a_held_out_drive_at_dusk_localizes_by_camera_against_the_visual_layer() {
         assert_eq!(first, mine, "{image}");
     }
     assert_eq!(theirs["records_camera"].as_array().expect("records").len(), ours.records_camera.len());
+    // The camera as kapture reads it: OpenCV model with the simulated camera's intrinsics.
+    let cam = &theirs["sensors"]["camera0"];
+    assert_eq!(cam["model"], "OPENCV");
+    let k = cfg.rig.camera;
+    let hdmap_core::Distortion::BrownConrady { k1, k2, p1, p2, .. } = k.distortion else { panic!("model") };
+    let want = [k.width as f64, k.height as f64, k.fx, k.fy, k.cx, k.cy, k1, k2, p1, p2];
+    let got: Vec<f64> = cam["params"].as_array().expect("params").iter().filter_map(|v| v.as_f64()).collect();
+    assert_eq!(got, want);
     // Camera-only localization of the held-out drive.
     let out = dir.path().join("loc");
     let (ok, log) = hdmap(&[

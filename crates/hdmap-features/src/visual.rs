@@ -4,9 +4,8 @@
 //!
 //! * **Features** ([`extract`]): contrast-limited histogram equalisation ([`equalise`], so that
 //!   another exposure or time of day moves few corners), FAST-9 corners (imageproc) on a
-//!   3-level image pyramid, the
-//!   strongest corner per grid cell (spread and non-maximum suppression in one), and a 256-bit
-//!   BRIEF descriptor (imageproc; box-averaged test points, seeded Gaussian test pairs fixed by
+//!   3-level image pyramid, the strongest corner per grid cell (spread and non-maximum suppression in one), and a 256-bit
+//!   BRIEF descriptor (5 × 5 box means compared at 256 seeded Gaussian test pairs, fixed by
 //!   [`DESCRIPTOR_TYPE`]). Upright, as a road vehicle's forward camera allows: no rotation
 //!   invariance is paid for.
 //! * **Matching** ([`build_visual`]): every image against the next `pair_window` images;
@@ -28,8 +27,6 @@ use hdmap_core::nalgebra::{Isometry3, Matrix3, Point3, Translation3, Vector3};
 use hdmap_core::{CameraIntrinsics, CoreError, Distortion, FrameId, GeoOrigin, Rig, Trajectory};
 use hdmap_io::kapture::{FeatureFiles, Kapture, Observation, PoseRecord, Record, Sensor};
 use image::GrayImage;
-use imageproc::binary_descriptors::brief::TestPair;
-use imageproc::point::Point;
 use rand::SeedableRng;
 use rand_distr::Distribution;
 use rayon::prelude::*;
@@ -41,7 +38,7 @@ pub const KEYPOINTS_TYPE: &str = "hdmap_fast9";
 /// kapture descriptor type (uint8 × 32, Hamming). The test pairs follow from
 /// [`BRIEF_SEED`]; a change to them is a new type name.
 pub const DESCRIPTOR_TYPE: &str = "hdmap_brief256_v1";
-/// Seed of the BRIEF test pairs (ChaCha8, Gaussian σ = 6.6 px around the 31 × 31 patch centre).
+/// Seed of the BRIEF test pairs (ChaCha8, Gaussian σ = 6.6 px around the keypoint).
 pub const BRIEF_SEED: u64 = 0x4844_4d41_5042_5231;
 /// File of the layer's own metadata inside the kapture folder.
 pub const METADATA_FILE: &str = "hdmap_visual.json";
@@ -147,7 +144,7 @@ pub struct Feature {
     pub y: f32,
     /// Pyramid level it was found on.
     pub level: u8,
-    /// Grey level of the image there.
+    /// Grey level there after equalisation.
     pub grey: u8,
     /// BRIEF-256.
     pub descriptor: Descriptor,
@@ -167,25 +164,45 @@ pub fn hamming(a: &Descriptor, b: &Descriptor) -> u32 {
     d
 }
 
-/// The descriptor's test pairs (fixed by [`BRIEF_SEED`]).
-fn test_pairs() -> &'static Vec<TestPair> {
-    static PAIRS: OnceLock<Vec<TestPair>> = OnceLock::new();
+/// Half-width of the box whose mean a BRIEF test reads (5 × 5 boxes).
+const BOX_HALF: i32 = 2;
+/// Farthest test point from the keypoint, px (boxes stay inside a 31 × 31 patch).
+const TEST_REACH: i32 = 13;
+
+/// The descriptor's 256 test pairs `[dx0, dy0, dx1, dy1]` around the keypoint: Gaussian
+/// (σ = 6.6 px, Calonder et al.'s choice for a 31 px patch) from ChaCha8 seeded with
+/// [`BRIEF_SEED`], each coordinate within ±[`TEST_REACH`].
+fn test_pairs() -> &'static [[i32; 4]] {
+    static PAIRS: OnceLock<Vec<[i32; 4]>> = OnceLock::new();
     PAIRS.get_or_init(|| {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(BRIEF_SEED);
-        let normal = rand_distr::Normal::new(16.0f64, 6.6).unwrap_or_else(|_| unreachable!("valid σ"));
+        let normal = rand_distr::Normal::new(0.0f64, 6.6).unwrap_or_else(|_| unreachable!("valid σ"));
         let mut draw = || loop {
-            let v = normal.sample(&mut rng).round();
-            if (0.0..31.0).contains(&v) {
-                return v as u32;
+            let v = normal.sample(&mut rng).round() as i32;
+            if v.abs() <= TEST_REACH {
+                return v;
             }
         };
-        (0..256)
-            .map(|_| {
-                let (x0, y0, x1, y1) = (draw(), draw(), draw(), draw());
-                TestPair { p0: Point::new(x0, y0), p1: Point::new(x1, y1) }
-            })
-            .collect()
+        (0..256).map(|_| [draw(), draw(), draw(), draw()]).collect()
     })
+}
+
+/// BRIEF-256 at `(x, y)` of the image whose integral image is `ii`: bit k (byte k / 8, bit
+/// k % 8) is set when the 5 × 5 box at test point 0 of pair k is darker than the box at test
+/// point 1. The caller keeps `(x, y)` at least [`BORDER_PX`] inside the image.
+fn brief(ii: &image::ImageBuffer<image::Luma<u32>, Vec<u32>>, x: u32, y: u32) -> Descriptor {
+    let sum = |dx: i32, dy: i32| {
+        let (cx, cy) = ((x as i32 + dx) as u32, (y as i32 + dy) as u32);
+        let b = BOX_HALF as u32;
+        imageproc::integral_image::sum_image_pixels(ii, cx - b, cy - b, cx + b, cy + b)[0]
+    };
+    let mut d = [0u8; 32];
+    for (k, t) in test_pairs().iter().enumerate() {
+        if sum(t[0], t[1]) < sum(t[2], t[3]) {
+            d[k / 8] |= 1 << (k % 8);
+        }
+    }
+    d
 }
 
 /// Global histogram equalisation with the histogram clipped at `clip` times its mean bin (the
@@ -215,11 +232,11 @@ pub fn equalise(image: &GrayImage, clip: f64) -> GrayImage {
 }
 
 /// Keypoints closer than this to a level's border have no full BRIEF patch.
-const BORDER_PX: u32 = 18;
+const BORDER_PX: u32 = (TEST_REACH + BOX_HALF + 2) as u32;
 
 /// Features of one grey image: FAST-9 on each pyramid level, the strongest per grid cell,
-/// the strongest `max_features` in all (shared among levels by their area), BRIEF-256 each.
-/// Deterministic: ties are broken by position.
+/// about `max_features` in all (shared among levels by their area; each level's share is
+/// rounded up), BRIEF-256 each. Deterministic: ties are broken by position.
 pub fn extract(image: &GrayImage, cfg: &VisualConfig) -> Vec<Feature> {
     let equalised;
     let image = if cfg.equalise_clip > 0.0 {
@@ -258,19 +275,11 @@ pub fn extract(image: &GrayImage, cfg: &VisualConfig) -> Vec<Feature> {
         corners.sort_by(|a, b| b.score.total_cmp(&a.score).then((a.y, a.x).cmp(&(b.y, b.x))));
         let quota = ((cfg.max_features as f64) * area / total_area).ceil() as usize;
         corners.truncate(quota);
-        let points: Vec<Point<u32>> = corners.iter().map(|c| Point::new(c.x, c.y)).collect();
-        let Ok((descs, _)) =
-            imageproc::binary_descriptors::brief::brief(&img, &points, 256, Some(test_pairs()))
-        else {
-            // Unreachable: every point is BORDER_PX inside the level.
-            continue;
-        };
+        let ii: image::ImageBuffer<image::Luma<u32>, Vec<u32>> =
+            imageproc::integral_image::integral_image(&img);
         let (sx, sy) = (w0 as f64 / w as f64, h0 as f64 / h as f64);
-        for (c, d) in corners.iter().zip(descs) {
-            let mut descriptor = [0u8; 32];
-            for (k, chunk) in d.bits.iter().enumerate().take(2) {
-                descriptor[16 * k..16 * k + 16].copy_from_slice(&chunk.to_le_bytes());
-            }
+        for c in &corners {
+            let descriptor = brief(&ii, c.x, c.y);
             out.push(Feature {
                 x: ((c.x as f64 + 0.5) * sx - 0.5) as f32,
                 y: ((c.y as f64 + 0.5) * sy - 0.5) as f32,
@@ -301,7 +310,7 @@ pub struct MapFrame {
 pub struct MapPoint {
     /// Position, map frame, m.
     pub xyz: [f64; 3],
-    /// Grey level of the image at its observations (mean).
+    /// Grey level (equalised) at its observations, mean.
     pub grey: u8,
     /// (frame index, feature index in that frame).
     pub observations: Vec<(usize, usize)>,
@@ -318,6 +327,8 @@ pub struct VisualMap {
     pub frames: Vec<MapFrame>,
     /// Points; observations index `frames[..].features`.
     pub points: Vec<MapPoint>,
+    /// The settings it was built with (their extraction part is what queries must use).
+    pub extract: VisualConfig,
 }
 
 /// What building a layer found.
@@ -594,35 +605,64 @@ pub fn build_visual(
             p
         })
         .collect();
-    let frames = frames
+    // Images without an observed feature (a stop, a blank view) are left out of the layer.
+    let mut new_index = vec![usize::MAX; frames.len()];
+    let frames: Vec<MapFrame> = frames
         .into_iter()
         .zip(&used)
-        .map(|(mut f, u)| {
+        .enumerate()
+        .filter(|(_, (_, u))| !u.is_empty())
+        .enumerate()
+        .map(|(new, (old, (mut f, u)))| {
+            new_index[old] = new;
             f.features = u.iter().map(|&k| f.features[k]).collect();
             f
         })
         .collect();
-    Ok((VisualMap { origin: origin.clone(), intrinsics: *intrinsics, frames, points }, stats))
+    let points = points
+        .into_iter()
+        .map(|mut p| {
+            for o in &mut p.observations {
+                o.0 = new_index[o.0];
+            }
+            p
+        })
+        .collect();
+    Ok((
+        VisualMap { origin: origin.clone(), intrinsics: *intrinsics, frames, points, extract: cfg.clone() },
+        stats,
+    ))
 }
 
-/// `map_from_camera0` (map frame: local to `origin`) at a camera stamp, from a trajectory of
-/// camera 0 itself, of LiDAR 0 (the register stage's output, stamped on the LiDAR's clock), or
-/// of the vehicle or GNSS antenna, through the rig; clock offsets follow the rig
-/// (`true = stamp − offset`).
+/// `map_from_camera0` (map frame: local to `origin`) at a camera stamp (camera clock), from a
+/// trajectory of camera 0 itself, of LiDAR 0 (the register stage's output, stamped on the
+/// LiDAR's clock), or of the vehicle or GNSS antenna, through the rig. Clock offsets follow the
+/// rig (`true = stamp − offset`); trajectories of other sources than a LiDAR are in true time
+/// (INS solutions, ground truth, `hdmap localize --camera`'s output).
 pub fn camera_pose_at(
     traj: &Trajectory,
     rig: &Rig,
     origin: &GeoOrigin,
     camera_stamp_ns: i64,
 ) -> Result<Isometry3<f64>, CoreError> {
-    let cam = FrameId::Camera(0);
-    let t_true = camera_stamp_ns - rig.time_offset_ns(cam);
-    let source_from_camera = rig.transform(traj.source, cam)?;
+    let source_from_camera = rig.transform(traj.source, FrameId::Camera(0))?;
+    camera_pose_with(traj, &source_from_camera, rig, origin, camera_stamp_ns)
+}
+
+/// [`camera_pose_at`] with the rig's `source_from_camera0` already looked up.
+fn camera_pose_with(
+    traj: &Trajectory,
+    source_from_camera: &Isometry3<f64>,
+    rig: &Rig,
+    origin: &GeoOrigin,
+    camera_stamp_ns: i64,
+) -> Result<Isometry3<f64>, CoreError> {
+    let t_true = camera_stamp_ns - rig.time_offset_ns(FrameId::Camera(0));
     let stamp = match traj.source {
         FrameId::Lidar(_) => t_true + rig.time_offset_ns(traj.source),
         _ => t_true,
     };
-    let world_from_camera = traj.interpolate(stamp)? * source_from_camera;
+    let world_from_camera = traj.interpolate(stamp)? * *source_from_camera;
     let shift = match (&traj.origin, traj.origin_relative) {
         (Some(o), true) => Vector3::from(o.origin) - Vector3::from(origin.origin),
         _ => -Vector3::from(origin.origin),
@@ -642,11 +682,14 @@ pub fn build_visual_from_folder(
 ) -> Result<(VisualMap, VisualStats, usize), FeaturesError> {
     cfg.validate().map_err(FeaturesError::Config)?;
     if let Some(o) = &traj.origin
-        && o.epsg != origin.epsg
+        && (o.epsg != origin.epsg || o.vertical_datum != origin.vertical_datum)
     {
         return Err(FeaturesError::Input {
             what: camera_dir.display().to_string(),
-            detail: format!("the trajectory is in EPSG:{}, the map in EPSG:{}", o.epsg, origin.epsg),
+            detail: format!(
+                "the trajectory is in EPSG:{} ({}), the map in EPSG:{} ({})",
+                o.epsg, o.vertical_datum, origin.epsg, origin.vertical_datum
+            ),
         });
     }
     let input = |e: String| FeaturesError::Input { what: camera_dir.display().to_string(), detail: e };
@@ -654,10 +697,17 @@ pub fn build_visual_from_folder(
         hdmap_io::camera_records::read_camera_folder(camera_dir).map_err(|e| input(e.to_string()))?;
     let folder =
         camera_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "camera".into());
-    let posed: Vec<_> = records
-        .iter()
-        .filter_map(|r| camera_pose_at(traj, rig, origin, r.stamp_ns).ok().map(|p| (r, p)))
-        .collect();
+    let source_from_camera = rig
+        .transform(traj.source, FrameId::Camera(0))
+        .map_err(|e| input(format!("the rig has no {} ← camera0 transform: {e}", traj.source)))?;
+    let mut posed = Vec::with_capacity(records.len());
+    for r in &records {
+        match camera_pose_with(traj, &source_from_camera, rig, origin, r.stamp_ns) {
+            Ok(p) => posed.push((r, p)),
+            Err(CoreError::OutsideTrajectory { .. }) => {}
+            Err(e) => return Err(input(format!("{}: {e}", r.path.display()))),
+        }
+    }
     let skipped = records.len() - posed.len();
     let frames: Vec<MapFrame> = posed
         .par_iter()
@@ -700,10 +750,12 @@ pub struct VisualMetadata {
     pub descriptor_type: String,
     /// What the descriptor is.
     pub descriptor: String,
-    /// Images, points.
+    /// Images.
     pub images: usize,
     /// Points.
     pub points: usize,
+    /// The settings the layer was built with: queries extract their features with these.
+    pub settings: VisualConfig,
 }
 
 /// kapture's camera model and parameters for our intrinsics.
@@ -797,6 +849,7 @@ impl VisualMap {
             ),
             images: self.frames.len(),
             points: self.points.len(),
+            settings: self.extract.clone(),
         };
         let bytes = serde_json::to_vec_pretty(&meta).unwrap_or_default();
         (k, bytes)
@@ -818,6 +871,8 @@ pub struct PointDescriptors {
     pub xyz: Vec<[f64; 3]>,
     /// (point index, descriptor) for every observation.
     pub descriptors: Vec<(u32, Descriptor)>,
+    /// The layer's settings; query features must be extracted with them.
+    pub settings: VisualConfig,
 }
 
 /// Reads a layer written by [`write_visual`] (any kapture with `hdmap_visual.json` and our
@@ -869,13 +924,15 @@ pub fn read_visual(dir: &std::path::Path) -> Result<PointDescriptors, FeaturesEr
             descriptors.push((o.point3d_id as u32, d));
         }
     }
-    Ok(PointDescriptors { origin, xyz, descriptors })
+    meta.settings.validate().map_err(|e| bad(format!("{METADATA_FILE}: settings: {e}")))?;
+    Ok(PointDescriptors { origin, xyz, descriptors, settings: meta.settings })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use hdmap_core::nalgebra::UnitQuaternion;
+    use rand::SeedableRng;
 
     #[test]
     fn hamming_counts_differing_bits() {
@@ -886,6 +943,93 @@ mod tests {
         assert_eq!(hamming(&a, &b), 4);
         assert_eq!(hamming(&b, &b), 0);
         assert_eq!(hamming(&a, &[0xff; 32]), 256);
+    }
+
+    /// A LiDAR trajectory on the LiDAR's clock (offset 2.5 ms) and a camera on its own clock
+    /// (offset 1 ms) give the camera's true pose: the offsets' signs and the rig composition.
+    #[test]
+    fn camera_poses_follow_the_rig_and_the_clocks() {
+        use hdmap_core::{Extrinsic, StampedPose, VerticalDatum};
+        let (off_l, off_c) = (2_500_000i64, 1_000_000i64);
+        let vehicle_from_lidar = Isometry3::from_parts(
+            Translation3::new(1.3, 0.0, 1.9),
+            UnitQuaternion::from_euler_angles(0.01, -0.02, 0.03),
+        );
+        let vehicle_from_camera = Isometry3::from_parts(
+            Translation3::new(1.8, 0.1, 1.5),
+            UnitQuaternion::from_euler_angles(-1.57, 0.0, -1.57),
+        );
+        let ext = |source, t, off| Extrinsic {
+            target: FrameId::Vehicle,
+            source,
+            target_from_source: t,
+            covariance: None,
+            time_offset_ns: off,
+        };
+        let rig = Rig {
+            extrinsics: vec![
+                ext(FrameId::Lidar(0), vehicle_from_lidar, off_l),
+                ext(FrameId::Camera(0), vehicle_from_camera, off_c),
+            ],
+        };
+        let origin = GeoOrigin::new(5186, [1000.0, 2000.0, 30.0], VerticalDatum::Kngeoid18).expect("origin");
+        // Absolute CRS coordinates, 10 m/s with a gentle turn.
+        let world_from_vehicle = |t_ns: i64| {
+            let t = t_ns as f64 * 1e-9;
+            Isometry3::from_parts(
+                Translation3::new(1000.0 + 10.0 * t, 2000.0 + 0.5 * t * t, 30.0),
+                UnitQuaternion::from_euler_angles(0.0, 0.0, 0.1 * t),
+            )
+        };
+        let poses: Vec<StampedPose> = (0..=2000)
+            .map(|i| {
+                let stamp_ns = i * 1_000_000;
+                StampedPose {
+                    stamp_ns,
+                    target_from_source: world_from_vehicle(stamp_ns - off_l) * vehicle_from_lidar,
+                }
+            })
+            .collect();
+        let mut traj = Trajectory::new(FrameId::World, FrameId::Lidar(0), poses).expect("trajectory");
+        traj.origin = Some(origin.clone());
+        for stamp in [400_000_000i64, 1_234_567_890] {
+            let got = camera_pose_at(&traj, &rig, &origin, stamp).expect("pose");
+            let truth = Translation3::new(-1000.0, -2000.0, -30.0)
+                * world_from_vehicle(stamp - off_c)
+                * vehicle_from_camera;
+            let d = (got.translation.vector - truth.translation.vector).norm();
+            let r = (got.rotation.inverse() * truth.rotation).angle();
+            assert!(d < 1e-4 && r < 1e-6, "{stamp}: {d} m, {r} rad");
+        }
+    }
+
+    #[test]
+    fn brief_reads_box_means_at_the_test_pairs() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        let img = GrayImage::from_fn(64, 64, |_, _| image::Luma([rand::Rng::random(&mut rng)]));
+        let ii: image::ImageBuffer<image::Luma<u32>, Vec<u32>> =
+            imageproc::integral_image::integral_image(&img);
+        let (x, y) = (30i32, 33i32);
+        let d = brief(&ii, x as u32, y as u32);
+        // Reference: the boxes summed pixel by pixel.
+        let boxsum = |cx: i32, cy: i32| -> u32 {
+            let mut s = 0;
+            for yy in cy - BOX_HALF..=cy + BOX_HALF {
+                for xx in cx - BOX_HALF..=cx + BOX_HALF {
+                    s += img.get_pixel(xx as u32, yy as u32)[0] as u32;
+                }
+            }
+            s
+        };
+        let mut ones = 0;
+        for (k, t) in test_pairs().iter().enumerate() {
+            let bit = boxsum(x + t[0], y + t[1]) < boxsum(x + t[2], y + t[3]);
+            assert_eq!(d[k / 8] >> (k % 8) & 1 == 1, bit, "test {k}");
+            ones += bit as usize;
+        }
+        // Random texture: about half the tests are set, and all 256 bits are in use.
+        assert!((96..=160).contains(&ones), "{ones} of 256 bits set");
+        assert!(test_pairs().iter().flatten().all(|v| v.abs() <= TEST_REACH));
     }
 
     #[test]

@@ -44,6 +44,9 @@ pub fn read_camera_folder(dir: &Path) -> Result<(CameraIntrinsics, Vec<ImageReco
     }
     let list = dir.join(IMAGES_CSV);
     let text = std::fs::read_to_string(&list).map_err(|source| IoError::Os { path: list.clone(), source })?;
+    if text.lines().next().map(str::trim) != Some("stamp_ns,image") {
+        return Err(bad(&list, "the first line must be the header `stamp_ns,image`"));
+    }
     let mut out: Vec<ImageRecord> = Vec::new();
     for (i, line) in text.lines().enumerate().skip(1) {
         if line.trim().is_empty() {

@@ -485,7 +485,12 @@ pub fn run(
     let camera_dir = drive.join("camera0");
     let has_camera = camera_dir.join(hdmap_io::camera_records::IMAGES_CSV).is_file();
     if has_camera {
-        export_inputs.extend([camera_dir.clone(), trajectory.clone()]);
+        // The rig places the camera on the registered LiDAR: a change to it alone must rebuild.
+        export_inputs.extend([
+            camera_dir.clone(),
+            trajectory.clone(),
+            hdmap_io::rig::drive_rig_path(&drive, None)?,
+        ]);
     }
     #[derive(Serialize)]
     struct ExportSection<'a> {
@@ -509,7 +514,7 @@ pub fn run(
         let visual = if has_camera {
             let rig = hdmap_io::rig::read_rig(&hdmap_io::rig::drive_rig_path(&drive, None)?)?;
             let traj = hdmap_io::trajectory::read_pose_csv(&trajectory, FrameId::World, FrameId::Lidar(0))?;
-            let (map, stats, _) = hdmap_features::visual::build_visual_from_folder(
+            let (map, stats, skipped) = hdmap_features::visual::build_visual_from_folder(
                 &camera_dir,
                 &traj,
                 &rig,
@@ -518,7 +523,8 @@ pub fn run(
             )
             .map_err(|e| err(e.to_string()))?;
             hdmap_features::visual::write_visual(&out.join(VISUAL_DIR), &map)?;
-            format!(", {} visual points from {} images", stats.points, stats.images)
+            let left_out = if skipped > 0 { format!(" ({skipped} outside the trajectory left out)") } else { String::new() };
+            format!(", {} visual points from {} images{left_out}", stats.points, stats.images)
         } else {
             String::new()
         };

@@ -283,7 +283,9 @@ pub fn publish(job: &Path, out: &Path, opts: &PublishOptions) -> Result<Metadata
             folder: crate::VISUAL_DIR.into(),
             content: if counts[crate::VISUAL_DIR] > 0 {
                 format!(
-                    "{}/: kapture 1.1 — camera, trajectories, records, FAST keypoints and BRIEF-256 descriptors                      of the observed features, points3d.txt, observations.txt — + hdmap_visual.json (CRS,                      origin, feature types); {} files",
+                    "{}/: kapture 1.1 — camera, trajectories, records, FAST keypoints and BRIEF-256 descriptors \
+                     of the observed features, points3d.txt, observations.txt — + hdmap_visual.json (CRS, \
+                     origin, feature types); {} files",
                     crate::VISUAL_DIR,
                     counts[crate::VISUAL_DIR]
                 )
@@ -292,7 +294,8 @@ pub fn publish(job: &Path, out: &Path, opts: &PublishOptions) -> Result<Metadata
             },
             accuracy: BTreeMap::new(),
             note: if counts[crate::VISUAL_DIR] > 0 {
-                "for camera localization (hdmap localize --camera; docs/formats/visual_map.md); points are                  triangulated with the registered trajectory and the drive's rig, images are not included"
+                "for camera localization (hdmap localize --camera; docs/formats/visual_map.md); points are \
+                 triangulated with the registered trajectory and the drive's rig, images are not included"
                     .into()
             } else {
                 "not produced: the drive has no camera0/ images".into()

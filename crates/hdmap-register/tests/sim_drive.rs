@@ -9,7 +9,8 @@ use hdmap_register::drive::{Constraints, RegisterConfig, ate, load_drive, match_
 #[test]
 fn demo_drive_ablation_against_true_poses() {
     let root = hdmap_io::testdata::repo_root();
-    let sim = hdmap_sim::load_config(&root.join("configs/sim/demo.toml")).expect("demo config");
+    let mut sim = hdmap_sim::load_config(&root.join("configs/sim/demo.toml")).expect("demo config");
+    sim.camera.rate_hz = 0.0; // no images needed
     let dir = tempfile::tempdir().expect("tempdir");
     hdmap_sim::simulate(&sim, dir.path(), |_, _, _| {}).expect("simulate");
     let layout = hdmap_io::layout::read_layout_geojson(&dir.path().join(hdmap_sim::files::LAYOUT_GEOJSON))

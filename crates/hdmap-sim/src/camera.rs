@@ -3,9 +3,9 @@
 //!
 //! Grey levels follow what the LiDAR sees: the same reflectivity (asphalt dark, paint bright)
 //! lit by a sky light (ambient + Lambert term), a sky gradient where nothing is hit, and seeded
-//! sensor noise. Facades carry windows (floors 3.2 m, bays 2.4 m) whose glass varies from
-//! window to window with the world's seed; the drive's [`Light`] scales and bends the grey
-//! levels and lights some windows from inside (dusk), with the drive's seed.
+//! sensor noise. Facades carry windows whose glass varies from window to window (the scene's,
+//! seen by the LiDAR too); the drive's [`Light`] scales and bends the grey levels and lights
+//! some windows from inside (dusk), with the drive's seed.
 
 use hdmap_core::camera::CameraIntrinsics;
 use hdmap_core::nalgebra::{Isometry3, Point3, Translation3, UnitQuaternion, Vector3};
@@ -136,22 +136,13 @@ impl Light {
     }
 }
 
-/// Visible-light albedo of a facade point `p` (local frame) of building `instance` whose wall
-/// albedo is `wall`, and whether a lit window shines there.
-fn facade(world_seed: u64, light: &Light, instance: u16, p: [f64; 3], wall: f64) -> (f64, bool) {
-    const FLOOR_M: f64 = 3.2;
-    const BAY_M: f64 = 2.4;
-    // Along-facade coordinate: x + y varies along every wall that is not diagonal.
-    let (fz, fs) = (p[2] / FLOOR_M, (p[0] + p[1]) / BAY_M);
-    let (u, v) = (fz - fz.floor(), fs - fs.floor());
-    if !((0.3..0.8).contains(&u) && (0.2..0.8).contains(&v)) {
-        return (wall, false);
-    }
-    let keys = [instance as i64, fz.floor() as i64, fs.floor() as i64];
-    let glass = 0.05 + 0.3 * noise::unit(noise::hash(world_seed, "window", &keys));
-    let lit =
-        light.lit_windows > 0.0 && noise::unit(noise::hash(light.seed, "lit", &keys)) < light.lit_windows;
-    (glass, lit)
+/// Whether a window lit from inside shines at facade point `p` (local frame) of building
+/// `instance`.
+fn lit_window(light: &Light, instance: u16, p: [f64; 3]) -> bool {
+    light.lit_windows > 0.0
+        && crate::scene::window_at(p).is_some_and(|c| {
+            noise::unit(noise::hash(light.seed, "lit", &[instance as i64, c[0], c[1]])) < light.lit_windows
+        })
 }
 
 /// Renders `cam`'s image at `world_from_camera` (local world frame) with `extra` objects
@@ -200,14 +191,12 @@ pub fn render_lit(
             let scene_grey = |d: &Vector3<f64>| -> (f64, f64) {
                 match scene.cast([o.x, o.y, o.z], [d.x, d.y, d.z], CAMERA_RANGE_M, extra, key) {
                     Some(hit) => {
-                        let (albedo, lit) = if hit.class == hdmap_core::SemanticClass::Building {
-                            let p = [o.x + hit.t * d.x, o.y + hit.t * d.y, o.z + hit.t * d.z];
-                            facade(scene.seed(), light, hit.instance, p, hit.reflectivity)
-                        } else {
-                            (hit.reflectivity, false)
-                        };
-                        let g =
-                            light.expose(255.0 * albedo * (0.45 + 0.55 * hit.cos_incidence) * 1.15 + 12.0);
+                        let p = [o.x + hit.t * d.x, o.y + hit.t * d.y, o.z + hit.t * d.z];
+                        let lit = hit.class == hdmap_core::SemanticClass::Building
+                            && lit_window(light, hit.instance, p);
+                        let g = light.expose(
+                            255.0 * hit.reflectivity * (0.45 + 0.55 * hit.cos_incidence) * 1.15 + 12.0,
+                        );
                         (hit.t, if lit { g.max(225.0) } else { g })
                     }
                     // Sky: brighter towards the horizon.

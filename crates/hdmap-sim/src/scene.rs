@@ -245,6 +245,20 @@ pub struct Hit {
     pub cos_incidence: f64,
 }
 
+/// Storey height of the facades' window rows, m.
+const FLOOR_M: f64 = 3.2;
+/// Width of a facade bay (one window each), m.
+const BAY_M: f64 = 2.4;
+
+/// The window (floor, bay) a facade point `p` (local frame) lies in, if it lies in one: rows
+/// from 0.3 to 0.8 of each storey, 60 % of each bay. Bays run along x + y, which varies along
+/// every wall that is not diagonal.
+pub fn window_at(p: [f64; 3]) -> Option<[i64; 2]> {
+    let (fz, fs) = (p[2] / FLOOR_M, (p[0] + p[1]) / BAY_M);
+    let (u, v) = (fz - fz.floor(), fs - fs.floor());
+    ((0.3..0.8).contains(&u) && (0.2..0.8).contains(&v)).then_some([fz.floor() as i64, fs.floor() as i64])
+}
+
 /// The static world: terrain, road map, objects with a spatial index.
 pub struct Scene {
     /// Terrain.
@@ -260,11 +274,6 @@ pub struct Scene {
 }
 
 impl Scene {
-    /// The world seed the scene's textures follow.
-    pub fn seed(&self) -> u64 {
-        self.seed
-    }
-
     /// Indexes `objects` for ray casting.
     pub fn new(terrain: Terrain, map: RoadMap, objects: Vec<Object>, curb_height: f64, seed: u64) -> Self {
         let mut grid = Grid::new(map.bounds, 6.0);
@@ -336,8 +345,29 @@ impl Scene {
     }
 
     /// Casts a ray (|d| = 1) from `o` up to `t_max` against the ground, the static objects and
-    /// the given moving objects. `ray_key` seeds the foliage pass-through draw.
+    /// the given moving objects. `ray_key` seeds the foliage pass-through draw. Facades carry
+    /// their windows' glass ([`window_at`]) in the hit's reflectivity.
     pub fn cast(&self, o: [f64; 3], d: [f64; 3], t_max: f64, movers: &[Object], ray_key: u64) -> Option<Hit> {
+        let mut hit = self.cast_plain(o, d, t_max, movers, ray_key)?;
+        if hit.class == SemanticClass::Building {
+            let p = [o[0] + hit.t * d[0], o[1] + hit.t * d[1], o[2] + hit.t * d[2]];
+            if let Some(cell) = window_at(p) {
+                let keys = [hit.instance as i64, cell[0], cell[1]];
+                hit.reflectivity = 0.05 + 0.3 * noise::unit(noise::hash(self.seed, "window", &keys));
+            }
+        }
+        Some(hit)
+    }
+
+    /// [`Self::cast`] without the facade texture.
+    fn cast_plain(
+        &self,
+        o: [f64; 3],
+        d: [f64; 3],
+        t_max: f64,
+        movers: &[Object],
+        ray_key: u64,
+    ) -> Option<Hit> {
         let mut best = self.ground_hit(o, d, t_max);
         let mut limit = best.map(|h| h.t).unwrap_or(t_max);
         let consider = |obj: &Object, idx: u64, best: &mut Option<Hit>, limit: &mut f64| {
