@@ -192,10 +192,15 @@ pub fn localize(a: &LocalizeArgs) -> anyhow::Result<()> {
         );
         report["score"] = serde_json::to_value(&sc)?;
     }
+    write_report(&a.out, &report)
+}
+
+/// Writes a localization run's `report.json` into `out` (atomically) and says so.
+pub(crate) fn write_report(out: &std::path::Path, report: &serde_json::Value) -> anyhow::Result<()> {
     hdmap_io::fsutil::write_bytes_atomic(
-        &a.out.join("report.json"),
-        serde_json::to_string_pretty(&report)?.as_bytes(),
+        &out.join("report.json"),
+        serde_json::to_string_pretty(report)?.as_bytes(),
     )?;
-    println!("wrote {}", a.out.display());
+    println!("wrote {}", out.display());
     Ok(())
 }

@@ -7,6 +7,7 @@ use anyhow::{Context, bail};
 use hdmap_core::nalgebra::Translation3;
 use hdmap_core::{FrameId, GeoOrigin, Rig, StampedPose, Trajectory};
 use hdmap_features::visual;
+use rayon::prelude::*;
 
 /// Arguments of `hdmap features visual`.
 #[derive(clap::Args)]
@@ -110,30 +111,28 @@ pub fn localize_camera(a: &crate::localize_cmd::LocalizeArgs) -> anyhow::Result<
     let (k, records) = hdmap_io::camera_records::read_camera_folder(&camera_dir)?;
     let t0 = std::time::Instant::now();
     let records: Vec<_> = records.into_iter().step_by(a.every.max(1)).collect();
-    let mut queries = Vec::new();
+    // Priors first (a rig without camera 0 is an error, not a skipped image), then the images
+    // read and their features extracted in parallel.
+    let mut posed = Vec::with_capacity(records.len());
     for r in &records {
-        let Ok(prior) = visual::camera_pose_at(&ins, &rig, &origin, r.stamp_ns) else {
-            tracing::warn!("{}: outside the INS solution, left out", r.path.display());
-            continue;
-        };
-        let img = hdmap_io::image::read_image(&r.path)?.to_luma8();
-        if img.dimensions() != (k.width, k.height) {
-            bail!(
-                "{}: {}×{} px, but {} says {}×{}",
-                r.path.display(),
-                img.width(),
-                img.height(),
-                camera_dir.join(hdmap_io::camera_records::CAMERA_TOML).display(),
-                k.width,
-                k.height
-            );
+        match visual::camera_pose_at(&ins, &rig, &origin, r.stamp_ns) {
+            Ok(prior) => posed.push((r, prior)),
+            Err(hdmap_core::CoreError::OutsideTrajectory { .. }) => {
+                tracing::warn!("{}: outside the INS solution, left out", r.path.display())
+            }
+            Err(e) => bail!("{}: {e}", r.path.display()),
         }
-        queries.push(hdmap_localize::visual::QueryImage {
-            stamp_ns: r.stamp_ns,
-            features: visual::extract(&img, &map.settings),
-            prior_map_from_camera: prior,
-        });
     }
+    let queries = posed
+        .par_iter()
+        .map(|(r, prior)| {
+            Ok(hdmap_localize::visual::QueryImage {
+                stamp_ns: r.stamp_ns,
+                features: visual::extract(&hdmap_io::camera_records::read_grey(r, &k)?, &map.settings),
+                prior_map_from_camera: *prior,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     if queries.is_empty() {
         bail!("{}: no image inside the INS solution", camera_dir.display());
     }
@@ -225,10 +224,5 @@ pub fn localize_camera(a: &crate::localize_cmd::LocalizeArgs) -> anyhow::Result<
         report["recall"] = serde_json::to_value(&rc)?;
         report["prior_recall"] = serde_json::to_value(&prior)?;
     }
-    hdmap_io::fsutil::write_bytes_atomic(
-        &a.out.join("report.json"),
-        serde_json::to_string_pretty(&report)?.as_bytes(),
-    )?;
-    println!("wrote {}", a.out.display());
-    Ok(())
+    crate::localize_cmd::write_report(&a.out, &report)
 }

@@ -712,17 +712,7 @@ pub fn build_visual_from_folder(
     let frames: Vec<MapFrame> = posed
         .par_iter()
         .map(|(r, map_from_camera)| {
-            let img = hdmap_io::image::read_image(&r.path).map_err(|e| input(e.to_string()))?.to_luma8();
-            if img.dimensions() != (k.width, k.height) {
-                return Err(input(format!(
-                    "{}: {}×{} px, the camera is {}×{}",
-                    r.path.display(),
-                    img.width(),
-                    img.height(),
-                    k.width,
-                    k.height
-                )));
-            }
+            let img = hdmap_io::camera_records::read_grey(r, &k).map_err(|e| input(e.to_string()))?;
             Ok(MapFrame {
                 name: format!("{folder}/{}", r.name),
                 stamp_ns: r.stamp_ns,

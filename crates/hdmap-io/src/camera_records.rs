@@ -79,6 +79,24 @@ pub fn read_camera_folder(dir: &Path) -> Result<(CameraIntrinsics, Vec<ImageReco
     Ok((k, out))
 }
 
+/// An image of a camera folder as grey levels, refused when its size is not the camera's.
+pub fn read_grey(record: &ImageRecord, intrinsics: &CameraIntrinsics) -> Result<image::GrayImage, IoError> {
+    let img = crate::image::read_image(&record.path)?.to_luma8();
+    if img.dimensions() != (intrinsics.width, intrinsics.height) {
+        return Err(bad(
+            &record.path,
+            format!(
+                "{}×{} px, but the camera ({CAMERA_TOML}) is {}×{}",
+                img.width(),
+                img.height(),
+                intrinsics.width,
+                intrinsics.height
+            ),
+        ));
+    }
+    Ok(img)
+}
+
 /// Writes `images.csv` and `camera.toml` of a camera folder (atomically, each).
 pub fn write_camera_folder(
     dir: &Path,

@@ -483,14 +483,13 @@ pub fn run(
     export_inputs.extend(export_cfg.ngii.geoid_grid.clone());
     // The visual layer: the drive's camera images placed with the registered trajectory.
     let camera_dir = drive.join("camera0");
-    let has_camera = camera_dir.join(hdmap_io::camera_records::IMAGES_CSV).is_file();
-    if has_camera {
+    let camera_rig = match camera_dir.join(hdmap_io::camera_records::IMAGES_CSV).is_file() {
+        true => Some(hdmap_io::rig::drive_rig_path(&drive, None)?),
+        false => None,
+    };
+    if let Some(rig_path) = &camera_rig {
         // The rig places the camera on the registered LiDAR: a change to it alone must rebuild.
-        export_inputs.extend([
-            camera_dir.clone(),
-            trajectory.clone(),
-            hdmap_io::rig::drive_rig_path(&drive, None)?,
-        ]);
+        export_inputs.extend([camera_dir.clone(), trajectory.clone(), rig_path.clone()]);
     }
     #[derive(Serialize)]
     struct ExportSection<'a> {
@@ -511,8 +510,8 @@ pub fn run(
         let ndt = hdmap_features::build_ndt(&pts, &layout.origin, &c.features.ndt)
             .map_err(|e| err(e.to_string()))?;
         hdmap_io::ndt::write_ndt(&out.join(NDT_DIR), &ndt, c.features.ndt.tile_m)?;
-        let visual = if has_camera {
-            let rig = hdmap_io::rig::read_rig(&hdmap_io::rig::drive_rig_path(&drive, None)?)?;
+        let visual = if let Some(rig_path) = &camera_rig {
+            let rig = hdmap_io::rig::read_rig(rig_path)?;
             let traj = hdmap_io::trajectory::read_pose_csv(&trajectory, FrameId::World, FrameId::Lidar(0))?;
             let (map, stats, skipped) = hdmap_features::visual::build_visual_from_folder(
                 &camera_dir,
