@@ -198,12 +198,90 @@ fn split_if_mixed(
             .collect();
         for (sub, _) in pieces::components(&cls, bw, bh, min_px) {
             let abs: Vec<(usize, usize)> = sub.into_iter().map(|(x, y)| (x + x0, y + y0)).collect();
-            let yl = abs.iter().filter(|&&(x, y)| mask[y * w + x] == segment::PaintClass::Yellow).count()
-                as f64
-                / abs.len() as f64;
-            out.push((abs, yl));
+            let yellow_share = |abs: &[(usize, usize)]| {
+                abs.iter().filter(|&&(x, y)| mask[y * w + x] == segment::PaintClass::Yellow).count() as f64
+                    / abs.len() as f64
+            };
+            // (Yellow pieces are left whole: two centre lines merged into one are a double line.)
+            let parts = if yellow_share(&abs) <= 0.5 { peel_line(abs, gsd, min_px) } else { vec![abs] };
+            for abs in parts {
+                let yl = yellow_share(&abs);
+                out.push((abs, yl));
+            }
         }
     }
+    out
+}
+
+/// A thin component that is still no clean stroke — a lane line with the bright outline of a
+/// car roof or a shadow rim grown onto it — is cut into the straight line it mostly is (the
+/// pixels within 0.2 m of the most populated offset across its principal axis) and the rest.
+/// The line part is kept only when it is at least 2 m long and holds most of the pixels along
+/// it; otherwise the component is returned whole.
+fn peel_line(px: Vec<(usize, usize)>, gsd: f64, min_px: usize) -> Vec<Vec<(usize, usize)>> {
+    let probe = Piece::new(px.iter().map(|&(x, y)| [x as f64 * gsd, y as f64 * gsd]).collect(), 0.0, gsd);
+    if marks::shape_of(&probe) != Shape::Other || probe.length < 3.0 {
+        return vec![px];
+    }
+    // The attached blob tilts the principal axis: search the line's direction within ±6° of it
+    // (0.25° steps) and its offset, for the 0.2 m band holding the most pixels.
+    let c = probe.centroid;
+    let base = probe.axis[1].atan2(probe.axis[0]);
+    let bin = 0.04f64;
+    let band = (0.2 / bin).round() as usize;
+    let mut best = (0usize, 0.0f64, [1.0f64, 0.0f64]);
+    for k in -24i32..=24 {
+        let ang = base + (k as f64 * 0.25).to_radians();
+        let a = [ang.cos(), ang.sin()];
+        let vs: Vec<f64> = probe.pts.iter().map(|p| -(p[0] - c[0]) * a[1] + (p[1] - c[1]) * a[0]).collect();
+        let lo = vs.iter().copied().fold(f64::INFINITY, f64::min);
+        let nb = ((vs.iter().copied().fold(f64::NEG_INFINITY, f64::max) - lo) / bin) as usize + 1;
+        let mut hist = vec![0usize; nb + band];
+        for v in &vs {
+            hist[((v - lo) / bin) as usize] += 1;
+        }
+        let mut run: usize = hist[..band].iter().sum();
+        for i in 0..nb {
+            if run > best.0 {
+                best = (run, lo + (i as f64 + band as f64 / 2.0) * bin, a);
+            }
+            run = run + hist[i + band] - hist[i];
+        }
+    }
+    let (_, v_line, a) = best;
+    let (line, rest): (Vec<usize>, Vec<usize>) = (0..px.len()).partition(|&i| {
+        let p = probe.pts[i];
+        (-(p[0] - c[0]) * a[1] + (p[1] - c[1]) * a[0] - v_line).abs() <= 0.2
+    });
+    let us: Vec<f64> =
+        line.iter().map(|&i| (probe.pts[i][0] - c[0]) * a[0] + (probe.pts[i][1] - c[1]) * a[1]).collect();
+    let extent = us.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+        - us.iter().copied().fold(f64::INFINITY, f64::min);
+    // A real stroke fills its band: on average at least 0.1 m of paint across it.
+    if extent < 2.0
+        || line.len() < min_px
+        || rest.len() < min_px
+        || (line.len() as f64) * gsd * gsd < 0.1 * extent
+    {
+        return vec![px];
+    }
+    // Reconnect each part on its own (the line may be broken where the rim crossed it).
+    let split = |idx: &[usize]| -> Vec<Vec<(usize, usize)>> {
+        let sub: Vec<(usize, usize)> = idx.iter().map(|&i| px[i]).collect();
+        let (x0, y0) = sub.iter().fold((usize::MAX, usize::MAX), |m, p| (m.0.min(p.0), m.1.min(p.1)));
+        let (x1, y1) = sub.iter().fold((0, 0), |m, p| (m.0.max(p.0), m.1.max(p.1)));
+        let (bw, bh) = (x1 - x0 + 1, y1 - y0 + 1);
+        let mut cls = vec![segment::PaintClass::None; bw * bh];
+        for &(x, y) in &sub {
+            cls[(y - y0) * bw + x - x0] = segment::PaintClass::White;
+        }
+        pieces::components(&cls, bw, bh, min_px)
+            .into_iter()
+            .map(|(s, _)| s.into_iter().map(|(x, y)| (x + x0, y + y0)).collect())
+            .collect()
+    };
+    let mut out = split(&line);
+    out.extend(split(&rest));
     out
 }
 
@@ -249,8 +327,8 @@ fn dark_on_both_sides(
                     break;
                 }
             }
-            let mut d = t + 0.2 / gsd;
-            while d <= t + 0.7 / gsd {
+            let mut d = t + 0.1 / gsd;
+            while d <= t + 0.35 / gsd {
                 let (x, y) = ((p.0 as f64 + sgn * nx * d).round(), (p.1 as f64 + sgn * ny * d).round());
                 if inside(x, y) && mask[y as usize * w + x as usize] == segment::PaintClass::None {
                     side[k] += lum(x as usize, y as usize);
@@ -264,7 +342,7 @@ fn dark_on_both_sides(
         return true; // at the image border: no evidence against
     }
     let (l0, l1) = (side[0] / cnt[0] as f64, side[1] / cnt[1] as f64);
-    l0 < 0.8 * paint && l1 < 0.8 * paint && l0.max(l1) < 1.6 * l0.min(l1).max(1.0)
+    l0 < 0.8 * paint && l1 < 0.8 * paint
 }
 
 /// Every paint piece of an orthophoto with its shape class (for inspection and tests).
