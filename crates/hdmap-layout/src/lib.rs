@@ -406,7 +406,7 @@ fn find(ortho: &Path, cfg: &LayoutConfig) -> Result<(Findings, GeoRef, f64), Lay
         .filter(|&i| matches!(shapes[i], Shape::Line | Shape::Bar) && all[i].yellow <= 0.5)
         .collect();
     let refs: Vec<&Piece> = elongated.iter().map(|&i| &all[i]).collect();
-    let (crosswalks, stop_cands, used) = marks::crosswalks_and_stop_lines_used(&refs);
+    let (crosswalks, stop_cands, used) = marks::crosswalks_and_stop_lines_used(&refs, gsd_m);
     let mut is_stripe_or_bar = vec![false; all.len()];
     for (k, &i) in elongated.iter().enumerate() {
         if used[k] || shapes[i] == Shape::Bar {
@@ -469,6 +469,10 @@ fn find(ortho: &Path, cfg: &LayoutConfig) -> Result<(Findings, GeoRef, f64), Lay
         .collect();
     let polylines: Vec<&[P2]> = boundaries.iter().map(|b| b.points.as_slice()).collect();
     let stops = marks::confirm_stop_lines(&stop_cands, &ends, &polylines);
+    let mut crosswalks = crosswalks;
+    for c in &mut crosswalks {
+        marks::snap_crosswalk_to_edge_lines(c, &polylines);
+    }
     // Arrows point along their lane: the nearest lane line within 4 m runs within 10° of the
     // arrow (a lit gap between shadows across the road or on the sidewalk does not).
     arrows.retain(|a| {

@@ -86,14 +86,15 @@ pub struct FoundArrow {
 
 /// Groups parallel neighbouring stripes (≥ 3, 2.5–7 m long, side by side) into crosswalks; the
 /// remaining white bars longer than 1 m are stop-line candidates (see [`confirm_stop_lines`]). Returns which inputs became stripes.
-pub fn crosswalks_and_stop_lines(bars: &[&Piece]) -> (Vec<FoundCrosswalk>, Vec<FoundStopLine>) {
-    let (c, s, _) = crosswalks_and_stop_lines_used(bars);
+pub fn crosswalks_and_stop_lines(bars: &[&Piece], gsd_m: f64) -> (Vec<FoundCrosswalk>, Vec<FoundStopLine>) {
+    let (c, s, _) = crosswalks_and_stop_lines_used(bars, gsd_m);
     (c, s)
 }
 
 /// As [`crosswalks_and_stop_lines`], also flagging the pieces used as stripes.
 pub fn crosswalks_and_stop_lines_used(
     bars: &[&Piece],
+    gsd_m: f64,
 ) -> (Vec<FoundCrosswalk>, Vec<FoundStopLine>, Vec<bool>) {
     let n = bars.len();
     let mut parent: Vec<usize> = (0..n).collect();
@@ -157,9 +158,14 @@ pub fn crosswalks_and_stop_lines_used(
                 vhi = vhi.max(v);
             }
             let at = |u: f64, v: f64| [c[0] + a[0] * u - a[1] * v, c[1] + a[1] * u + a[0] * v];
+            // Blur widens the mask by about a pixel on each side: the paint's edge lies half a
+            // pixel inside the outermost pixel centre, and a stripe is two pixels narrower
+            // than its mask (area / length).
+            let (ulo, uhi, vlo, vhi) =
+                (ulo + gsd_m / 2.0, uhi - gsd_m / 2.0, vlo + gsd_m / 2.0, vhi - gsd_m / 2.0);
             let mut widths: Vec<f64> = members.iter().map(|&k| bars[k].width).collect();
             widths.sort_by(f64::total_cmp);
-            let stripe = widths[widths.len() / 2];
+            let stripe = (widths[widths.len() / 2] - 2.0 * gsd_m).max(gsd_m);
             let pitch = (vhi - vlo + stripe) / members.len() as f64;
             // The crossing's outline runs half a gap beyond the outer stripes (the zone the
             // stripes are laid out in).
@@ -188,6 +194,62 @@ pub fn crosswalks_and_stop_lines_used(
         }
     }
     (cws, stops, used)
+}
+
+/// A crossing runs across the whole carriageway, from edge line to edge line, while its
+/// stripes stop short of them by up to a stripe pitch. Each end of the outline across the road
+/// is moved out to the lane line running along the crossing's stripes (within 8 m before or
+/// after it, parallel within 10°) that lies beyond the outermost stripe by at most one pitch;
+/// an end without such a line keeps its half-gap margin.
+pub fn snap_crosswalk_to_edge_lines(cw: &mut FoundCrosswalk, lines: &[&[P2]]) {
+    let [p0, p1, _p2, p3] = match cw.polygon.as_slice() {
+        [a, b, c, d] => [*a, *b, *c, *d],
+        _ => return,
+    };
+    // The outline is at(ulo, vlo), at(uhi, vlo), at(uhi, vhi), at(ulo, vhi).
+    let (ua, va) = (crate::geom::unit(crate::geom::sub(p0, p1)), crate::geom::unit(crate::geom::sub(p0, p3)));
+    let u_len = crate::geom::norm(crate::geom::sub(p0, p1));
+    let v_len = crate::geom::norm(crate::geom::sub(p0, p3));
+    let pitch = cw.stripe_m + cw.gap_m;
+    let margin = cw.gap_m / 2.0;
+    let (mut best_lo, mut best_hi): (Option<f64>, Option<f64>) = (None, None);
+    for line in lines {
+        let uv: Vec<(f64, f64)> = line
+            .iter()
+            .map(|q| {
+                let r = crate::geom::sub(p0, *q);
+                (crate::geom::dot(r, ua), crate::geom::dot(r, va))
+            })
+            .collect();
+        // An edge line runs on past the crossing (a stray stripe fragment does not).
+        if !uv.iter().any(|&(u, _)| u < -1.0 || u > u_len + 1.0) {
+            continue;
+        }
+        for (k, s) in line.windows(2).enumerate() {
+            let d = crate::geom::unit(crate::geom::sub(s[0], s[1]));
+            if crate::geom::dot(d, ua).abs() < 0.985 {
+                continue;
+            }
+            for &(u, v) in &uv[k..k + 2] {
+                if u < -8.0 || u > u_len + 8.0 {
+                    continue;
+                }
+                // Beyond the outermost stripe (the outline sits `margin` outside it), the
+                // farthest within a pitch.
+                let out_lo = margin - v;
+                let out_hi = v - (v_len - margin);
+                if (-0.05..=pitch).contains(&out_lo) && best_lo.is_none_or(|b| v < b) {
+                    best_lo = Some(v);
+                }
+                if (-0.05..=pitch).contains(&out_hi) && best_hi.is_none_or(|b| v > b) {
+                    best_hi = Some(v);
+                }
+            }
+        }
+    }
+    let (vlo, vhi) = (best_lo.unwrap_or(0.0), best_hi.unwrap_or(v_len));
+    let at = |u: f64, v: f64| [p0[0] + ua[0] * u + va[0] * v, p0[1] + ua[1] * u + va[1] * v];
+    cw.polygon = vec![at(0.0, vlo), at(u_len, vlo), at(u_len, vhi), at(0.0, vhi)];
 }
 
 const KINDS: [ArrowKind; 5] = [
