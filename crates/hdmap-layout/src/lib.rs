@@ -157,6 +157,63 @@ fn split_if_mixed(
         }
         return out;
     }
+    let yellow_share = |abs: &[(usize, usize)]| {
+        abs.iter().filter(|&&(x, y)| mask[y * w + x] == segment::PaintClass::Yellow).count() as f64
+            / abs.len() as f64
+    };
+    let opened = split_opening(px.clone(), mask, w, gsd, min_px);
+    // A white lane line with something grown onto it (an arrow head touching it, a car
+    // roof's rim): the line first, then the rest on its own — when that explains more of the
+    // component as lines, bars and arrows than the opening does (a stop line over lane-line
+    // ends is better split by the opening). Yellow pieces are left whole: two centre lines
+    // merged into one are a double line.
+    if yellow <= 0.5 {
+        let parts = peel_line(px, gsd, min_px);
+        if parts.len() > 1 {
+            let peeled: Vec<(Vec<(usize, usize)>, f64)> = parts
+                .into_iter()
+                .flat_map(|p| {
+                    let yl = yellow_share(&p);
+                    split_if_mixed(p, yl, mask, w, gsd, min_px)
+                })
+                .collect();
+            if explained(&peeled, gsd) as f64 > 1.1 * explained(&opened, gsd) as f64 {
+                return peeled;
+            }
+        }
+    }
+    opened
+}
+
+/// Pixels of the parts that have a recognised shape: lines, bars, and blobs that fit an arrow.
+fn explained(parts: &[(Vec<(usize, usize)>, f64)], gsd: f64) -> usize {
+    parts
+        .iter()
+        .filter(|(px, yl)| {
+            let p = Piece::new(px.iter().map(|&(x, y)| [x as f64 * gsd, y as f64 * gsd]).collect(), *yl, gsd);
+            match marks::shape_of(&p) {
+                Shape::Line | Shape::Bar => true,
+                Shape::Blob => marks::recognise_arrow(&p, gsd).is_some(),
+                Shape::Other => false,
+            }
+        })
+        .map(|(px, _)| px.len())
+        .sum()
+}
+
+/// The wide parts of a component (binary opening with a ~0.32 m square) and the thin rest,
+/// each thin or wide part that is still no clean stroke peeled of its straight line.
+fn split_opening(
+    px: Vec<(usize, usize)>,
+    mask: &[segment::PaintClass],
+    w: usize,
+    gsd: f64,
+    min_px: usize,
+) -> Vec<(Vec<(usize, usize)>, f64)> {
+    let yellow_share = |abs: &[(usize, usize)]| {
+        abs.iter().filter(|&&(x, y)| mask[y * w + x] == segment::PaintClass::Yellow).count() as f64
+            / abs.len() as f64
+    };
     let (x0, y0) = px.iter().fold((usize::MAX, usize::MAX), |a, p| (a.0.min(p.0), a.1.min(p.1)));
     let (x1, y1) = px.iter().fold((0, 0), |a, p| (a.0.max(p.0), a.1.max(p.1)));
     let (bw, bh) = (x1 - x0 + 1, y1 - y0 + 1);
@@ -198,11 +255,6 @@ fn split_if_mixed(
             .collect();
         for (sub, _) in pieces::components(&cls, bw, bh, min_px) {
             let abs: Vec<(usize, usize)> = sub.into_iter().map(|(x, y)| (x + x0, y + y0)).collect();
-            let yellow_share = |abs: &[(usize, usize)]| {
-                abs.iter().filter(|&&(x, y)| mask[y * w + x] == segment::PaintClass::Yellow).count() as f64
-                    / abs.len() as f64
-            };
-            // (Yellow pieces are left whole: two centre lines merged into one are a double line.)
             let parts = if yellow_share(&abs) <= 0.5 { peel_line(abs, gsd, min_px) } else { vec![abs] };
             for abs in parts {
                 let yl = yellow_share(&abs);
@@ -249,10 +301,44 @@ fn peel_line(px: Vec<(usize, usize)>, gsd: f64, min_px: usize) -> Vec<Vec<(usize
         }
     }
     let (_, v_line, a) = best;
-    let (line, rest): (Vec<usize>, Vec<usize>) = (0..px.len()).partition(|&i| {
+    // The stroke's own width: grow the band from its centre while the rows across it are at
+    // least a third as full as the fullest (a 0.45 m stop line stays whole).
+    let vs: Vec<f64> =
+        probe.pts.iter().map(|p| -(p[0] - c[0]) * a[1] + (p[1] - c[1]) * a[0] - v_line).collect();
+    let row = |v: f64| (v / gsd).round() as i64;
+    let mut rows: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
+    for v in &vs {
+        *rows.entry(row(*v)).or_default() += 1;
+    }
+    let full = rows.values().copied().max().unwrap_or(0);
+    let filled = |r: i64| rows.get(&r).is_some_and(|&n| 3 * n >= full);
+    let (mut r_lo, mut r_hi) = (0i64, 0i64);
+    while filled(r_lo - 1) && r_lo > -(1.0 / gsd) as i64 {
+        r_lo -= 1;
+    }
+    while filled(r_hi + 1) && r_hi < (1.0 / gsd) as i64 {
+        r_hi += 1;
+    }
+    let (line, mut rest): (Vec<usize>, Vec<usize>) =
+        (0..px.len()).partition(|&i| (r_lo..=r_hi).contains(&row(vs[i])));
+    // Where something crosses the line (a stop line over lane-line ends), the crossing keeps
+    // its pixels on the line too, so that it is not cut in two.
+    let col = |i: usize| {
         let p = probe.pts[i];
-        (-(p[0] - c[0]) * a[1] + (p[1] - c[1]) * a[0] - v_line).abs() <= 0.2
-    });
+        (((p[0] - c[0]) * a[0] + (p[1] - c[1]) * a[1]) / gsd).round() as i64
+    };
+    let beside: std::collections::HashSet<(i64, i64)> = rest.iter().map(|&i| (col(i), row(vs[i]))).collect();
+    let touches =
+        |k: i64, rows: [i64; 2]| (k - 1..=k + 1).any(|kk| rows.iter().any(|&r| beside.contains(&(kk, r))));
+    let crossing: Vec<usize> = line
+        .iter()
+        .copied()
+        .filter(|&i| {
+            let k = col(i);
+            touches(k, [r_lo - 1, r_lo - 2]) && touches(k, [r_hi + 1, r_hi + 2])
+        })
+        .collect();
+    rest.extend(crossing);
     let us: Vec<f64> =
         line.iter().map(|&i| (probe.pts[i][0] - c[0]) * a[0] + (probe.pts[i][1] - c[1]) * a[1]).collect();
     let extent = us.iter().copied().fold(f64::NEG_INFINITY, f64::max)
