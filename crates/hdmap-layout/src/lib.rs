@@ -161,6 +161,11 @@ fn split_if_mixed(
         abs.iter().filter(|&&(x, y)| mask[y * w + x] == segment::PaintClass::Yellow).count() as f64
             / abs.len() as f64
     };
+    // A whole arrow that the shape test does not take for one (an L of a left arrow tilts its
+    // principal axis) stays whole when it fits a glyph.
+    if yellow <= 0.5 && marks::arrow_sized(&probe) && marks::recognise_arrow(&probe, gsd).is_some() {
+        return vec![(px, yellow)];
+    }
     let opened = split_opening(px.clone(), mask, w, gsd, min_px);
     // A white lane line with something grown onto it (an arrow head touching it, a car
     // roof's rim): the line first, then the rest on its own — when that explains more of the
@@ -524,7 +529,14 @@ fn find(ortho: &Path, cfg: &LayoutConfig) -> Result<(Findings, GeoRef, f64), Lay
                     arrows.push(a);
                 }
             }
-            Shape::Other => {}
+            Shape::Other => {
+                if p.yellow <= 0.5
+                    && marks::arrow_sized(p)
+                    && let Some(a) = marks::recognise_arrow(p, gsd_m)
+                {
+                    arrows.push(a);
+                }
+            }
         }
     }
     let mut barriers: Vec<(P2, P2)> =

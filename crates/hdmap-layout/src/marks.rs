@@ -330,6 +330,11 @@ pub fn recognise_arrow(p: &Piece, gsd: f64) -> Option<FoundArrow> {
     best.filter(|b| b.iou > 0.6)
 }
 
+/// Area and length of an arrow (whatever the shape test says): worth a glyph fit.
+pub fn arrow_sized(p: &Piece) -> bool {
+    (0.6..=5.0).contains(&p.area) && (2.5..=7.0).contains(&p.length)
+}
+
 /// An end of a lane boundary: position, direction of travel into the end (unit), yellow.
 #[derive(Debug, Clone, Copy)]
 pub struct LineEnd {
