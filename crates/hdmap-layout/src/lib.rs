@@ -109,13 +109,17 @@ fn tile_pieces(
                 continue;
             }
             // Paint lies on pavement: the ground on both sides of the mark is darker than the
-            // mark and alike. A bright roof's edge (bright on one side) or a lit kerb fails this.
-            if !dark_on_both_sides(&px, &mask, &lum, win.width, win.height, gsd) {
+            // mark and alike. A bright roof's edge (bright on one side) or a lit kerb fails this;
+            // so does a dash along a shadow's edge, which `find` keeps when its line goes on.
+            let sides = sides_of(&px, &mask, &lum, win.width, win.height, gsd);
+            if !sides.dark {
                 continue;
             }
             let pts: Vec<P2> =
                 keep.iter().map(|&(c, r)| georef.pixel_to_world(c as f64 + 0.5, r as f64 + 0.5)).collect();
-            out.push(Piece::new(pts, yellow, gsd));
+            let mut piece = Piece::new(pts, yellow, gsd);
+            piece.unlike_sides = !sides.alike;
+            out.push(piece);
         }
     }
     Ok(out)
@@ -376,17 +380,17 @@ fn peel_line(px: Vec<(usize, usize)>, gsd: f64, min_px: usize) -> Vec<Vec<(usize
     out
 }
 
-/// Mean luminance of non-paint pixels in bands 0.2–0.7 m to either side of a component's
-/// principal axis; both must be below 0.8 × the paint's mean and within a factor 1.6 of each
-/// other.
-fn dark_on_both_sides(
+/// Mean luminance of non-paint pixels in bands 0.1–0.35 m to either side of a component's
+/// principal axis: whether both are below 0.8 × the paint's mean, and whether they are alike
+/// (within a factor 1.6 of each other).
+fn sides_of(
     px: &[(usize, usize)],
     mask: &[segment::PaintClass],
     lum: &dyn Fn(usize, usize) -> f64,
     w: usize,
     h: usize,
     gsd: f64,
-) -> bool {
+) -> Sides {
     let n = px.len() as f64;
     let (cx, cy) =
         (px.iter().map(|p| p.0 as f64).sum::<f64>() / n, px.iter().map(|p| p.1 as f64).sum::<f64>() / n);
@@ -430,10 +434,17 @@ fn dark_on_both_sides(
         }
     }
     if cnt[0] == 0 || cnt[1] == 0 {
-        return true; // at the image border: no evidence against
+        // At the image border: no evidence against.
+        return Sides { dark: true, alike: true };
     }
     let (l0, l1) = (side[0] / cnt[0] as f64, side[1] / cnt[1] as f64);
-    l0 < 0.8 * paint && l1 < 0.8 * paint
+    Sides { dark: l0 < 0.8 * paint && l1 < 0.8 * paint, alike: l0.max(l1) < 1.6 * l0.min(l1).max(1.0) }
+}
+
+/// What the ground beside a paint component says (see [`sides_of`]).
+struct Sides {
+    dark: bool,
+    alike: bool,
 }
 
 /// Every paint piece of an orthophoto with its shape class (for inspection and tests).
@@ -490,6 +501,7 @@ fn all_pieces(ortho: &Path, cfg: &LayoutConfig) -> Result<(Vec<Piece>, GeoRef, f
 
 fn find(ortho: &Path, cfg: &LayoutConfig) -> Result<(Findings, GeoRef, f64), LayoutError> {
     let (all, georef, gsd_m) = all_pieces(ortho, cfg)?;
+    let all = with_support(all, cfg);
     // Crosswalk stripes first (in shadow a stripe may look as thin as a line), from every
     // elongated white piece; the rest by shape.
     let shapes: Vec<Shape> = all.iter().map(marks::shape_of).collect();
@@ -584,6 +596,27 @@ fn find(ortho: &Path, cfg: &LayoutConfig) -> Result<(Findings, GeoRef, f64), Lay
     });
     let graph = lanes::lanes(&boundaries, &stops, &arrows, cfg);
     Ok((Findings { boundaries, stops, crosswalks, arrows, graph }, georef, gsd_m))
+}
+
+/// Pieces whose two sides differ (see `tile_pieces`) are kept only when they are line pieces
+/// with another line piece in line with them (a dash of a dashed line along a shadow's edge,
+/// within one dash gap plus a dash): an isolated bright stroke between two different surfaces
+/// is a roof's or a kerb's edge.
+fn with_support(all: Vec<Piece>, cfg: &LayoutConfig) -> Vec<Piece> {
+    let lines: Vec<&Piece> = all.iter().filter(|p| marks::shape_of(p) == Shape::Line).collect();
+    let reach = cfg.max_dash_gap_m + 6.0;
+    let supported = |p: &Piece| {
+        marks::shape_of(p) == Shape::Line
+            && lines.iter().any(|q| {
+                let d = geom::sub(p.centroid, q.centroid);
+                let along = geom::dot(d, p.axis).abs();
+                geom::dot(p.axis, q.axis).abs() > 0.995
+                    && (0.5..=reach).contains(&along)
+                    && geom::cross(p.axis, d).abs() <= cfg.chain_lateral_m
+            })
+    };
+    let keep: Vec<bool> = all.iter().map(|p| !p.unlike_sides || supported(p)).collect();
+    all.into_iter().zip(keep).filter_map(|(p, k)| k.then_some(p)).collect()
 }
 
 /// Heights: the lowest DSM value within 0.6 m (cars and canopy over the road are higher than

@@ -22,6 +22,8 @@ pub struct Piece {
     pub span: f64,
     /// Area, m².
     pub area: f64,
+    /// The ground on its two sides differs (one side lit, one in shadow, or two surfaces).
+    pub unlike_sides: bool,
 }
 
 impl Piece {
@@ -64,7 +66,7 @@ impl Piece {
         }
         let span = slices.iter().filter(|s| s.0 <= s.1).map(|s| s.1 - s.0).fold(0.0, f64::max) + gsd;
         let _ = (clo, chi);
-        Self { pts, yellow, centroid: c, axis, length, width: area / length, span, area }
+        Self { pts, yellow, centroid: c, axis, length, width: area / length, span, area, unlike_sides: false }
     }
 
     /// Centre line along the principal axis: centroids of `step`-long bins, ordered along the
