@@ -810,3 +810,129 @@ pub fn extract_layout(
     layout.validate(issues);
     Ok(layout)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hdmap_core::ArrowKind;
+
+    const GSD: f64 = 0.08;
+
+    /// A white mask of `w × h` pixels with every pixel whose centre (x right, y down, metres)
+    /// satisfies one of `shapes`.
+    fn mask_of(w: usize, h: usize, shapes: &[&dyn Fn(f64, f64) -> bool]) -> Vec<segment::PaintClass> {
+        (0..w * h)
+            .map(|i| {
+                let (x, y) = (((i % w) as f64 + 0.5) * GSD, ((i / w) as f64 + 0.5) * GSD);
+                if shapes.iter().any(|s| s(x, y)) {
+                    segment::PaintClass::White
+                } else {
+                    segment::PaintClass::None
+                }
+            })
+            .collect()
+    }
+
+    /// World coordinates as in an orthophoto: north (world y) is up, image rows go down.
+    fn piece_of(px: &[(usize, usize)]) -> Piece {
+        Piece::new(
+            px.iter().map(|&(x, y)| [(x as f64 + 0.5) * GSD, -(y as f64 + 0.5) * GSD]).collect(),
+            0.0,
+            GSD,
+        )
+    }
+
+    fn one_component(mask: &[segment::PaintClass], w: usize, h: usize) -> Vec<(usize, usize)> {
+        let comps = pieces::components(mask, w, h, 3);
+        assert_eq!(comps.len(), 1, "the test scene is one connected component");
+        comps.into_iter().next().map(|(px, _)| px).unwrap_or_default()
+    }
+
+    #[test]
+    fn an_arrow_touching_its_lane_line_is_split_into_the_line_and_the_arrow() {
+        let (w, h) = (300, 60);
+        // A straight-right arrow pointing +x (its right turn reaches toward +y on screen), its
+        // right head's tip touching a lane line (as drawn when a lane is narrow).
+        let glyph = hdmap_core::layout::arrow_glyph(ArrowKind::StraightRight);
+        let v_max = glyph.iter().map(|p| -p[1]).fold(f64::NEG_INFINITY, f64::max);
+        let (x0, y0) = (8.0, 2.0);
+        let in_arrow = |x: f64, y: f64| geom::in_polygon([x - x0, -(y - y0)], &glyph);
+        let line_y = y0 + v_max + 0.1;
+        let in_line = |x: f64, y: f64| (y - line_y).abs() <= 0.12 && (1.0..23.0).contains(&x);
+        let mask = mask_of(w, h, &[&in_arrow, &in_line]);
+        let px = one_component(&mask, w, h);
+        assert_eq!(marks::shape_of(&piece_of(&px)), Shape::Other, "joined, neither a line nor an arrow");
+        let parts = split_if_mixed(px, 0.0, &mask, w, GSD, 3);
+        let pieces: Vec<Piece> = parts.iter().map(|(p, _)| piece_of(p)).collect();
+        assert!(
+            pieces.iter().any(|p| marks::shape_of(p) == Shape::Line && p.length > 21.0),
+            "the whole lane line: {pieces:?}"
+        );
+        let arrows: Vec<marks::FoundArrow> =
+            pieces.iter().filter_map(|p| marks::recognise_arrow(p, GSD)).collect();
+        assert_eq!(arrows.len(), 1, "{pieces:?}");
+        assert_eq!(arrows[0].kind, ArrowKind::StraightRight);
+        assert!(arrows[0].direction[0] > 0.999, "points +x: {:?}", arrows[0].direction);
+    }
+
+    #[test]
+    fn a_stop_line_over_lane_line_ends_stays_whole() {
+        let (w, h) = (200, 150);
+        // A 0.6 m stop line from y = 1 m to 10 m at x = 12 m; three lane lines end on it.
+        let in_stop = |x: f64, y: f64| (x - 12.0).abs() <= 0.3 && (1.0..10.0).contains(&y);
+        let in_lines = |x: f64, y: f64| {
+            (1.0..12.0).contains(&x) && [3.0, 5.5, 8.0].iter().any(|ly| (y - ly).abs() <= 0.12)
+        };
+        let mask = mask_of(w, h, &[&in_stop, &in_lines]);
+        let px = one_component(&mask, w, h);
+        let parts = split_if_mixed(px, 0.0, &mask, w, GSD, 3);
+        let pieces: Vec<Piece> = parts.iter().map(|(p, _)| piece_of(p)).collect();
+        let bars: Vec<&Piece> = pieces.iter().filter(|p| marks::shape_of(p) == Shape::Bar).collect();
+        assert_eq!(bars.len(), 1, "{pieces:?}");
+        assert!((bars[0].length - 9.0).abs() < 0.2, "the whole stop line: {:?}", bars[0]);
+        let lines = pieces.iter().filter(|p| marks::shape_of(p) == Shape::Line && p.length > 10.0).count();
+        assert_eq!(lines, 3, "{pieces:?}");
+    }
+
+    #[test]
+    fn a_lane_line_with_a_light_car_roof_grown_on_is_peeled() {
+        let (w, h) = (320, 60);
+        // A 24 m line as wide as blur makes it (0.4 m), and a light car roof (4.4 × 1.8 m)
+        // touching it: both survive the opening, so only peeling separates them.
+        let in_line = |x: f64, y: f64| (y - 1.0).abs() <= 0.2 && (0.5..24.5).contains(&x);
+        let in_roof = |x: f64, y: f64| (15.0..19.4).contains(&x) && (1.0..2.8).contains(&y);
+        let mask = mask_of(w, h, &[&in_line, &in_roof]);
+        let px = one_component(&mask, w, h);
+        let parts = split_if_mixed(px, 0.0, &mask, w, GSD, 3);
+        let pieces: Vec<Piece> = parts.iter().map(|(p, _)| piece_of(p)).collect();
+        let line = pieces.iter().find(|p| marks::shape_of(p) == Shape::Line && p.length > 23.5);
+        assert!(line.is_some_and(|l| (l.centroid[1] + 1.0).abs() < 0.05), "{pieces:?}");
+    }
+
+    #[test]
+    fn strokes_between_unlike_sides_need_a_line_in_line_with_them() {
+        let cfg = LayoutConfig::default();
+        let dash = |x0: f64, y: f64, unlike: bool| {
+            let pts: Vec<P2> = (0..40)
+                .flat_map(|i| (0..3).map(move |j| [x0 + i as f64 * GSD, y + j as f64 * GSD]))
+                .collect();
+            let mut p = Piece::new(pts, 0.0, GSD);
+            p.unlike_sides = unlike;
+            p
+        };
+        // A dashed line along a shadow's edge (every dash unlike), an isolated roof edge, and
+        // an ordinary isolated stall line.
+        let pieces = vec![
+            dash(0.0, 0.0, true),
+            dash(8.0, 0.0, true),
+            dash(16.0, 0.0, true),
+            dash(0.0, 20.0, true),
+            dash(40.0, 40.0, false),
+        ];
+        assert!(pieces.iter().all(|p| marks::shape_of(p) == Shape::Line));
+        let kept = with_support(pieces, &cfg);
+        let ys: Vec<(f64, f64)> =
+            kept.iter().map(|p| (p.centroid[0].round(), p.centroid[1].round())).collect();
+        assert_eq!(ys, vec![(2.0, 0.0), (10.0, 0.0), (18.0, 0.0), (42.0, 40.0)]);
+    }
+}

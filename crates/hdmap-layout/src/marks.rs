@@ -230,10 +230,17 @@ pub fn snap_crosswalk_to_edge_lines(cw: &mut FoundCrosswalk, lines: &[&[P2]]) {
             if crate::geom::dot(d, ua).abs() < 0.985 {
                 continue;
             }
-            for &(u, v) in &uv[k..k + 2] {
-                if u < -8.0 || u > u_len + 8.0 {
-                    continue;
-                }
+            // The segment's part within 8 m before or after the crossing, at its two ends.
+            let ((ua0, va0), (ua1, va1)) = (uv[k], uv[k + 1]);
+            let (lo, hi) = (-8.0, u_len + 8.0);
+            let at_u = |u: f64| {
+                if (ua1 - ua0).abs() < 1e-9 { va0 } else { va0 + (va1 - va0) * (u - ua0) / (ua1 - ua0) }
+            };
+            let (s0, s1) = (ua0.min(ua1).max(lo), ua0.max(ua1).min(hi));
+            if s0 > s1 {
+                continue;
+            }
+            for v in [at_u(s0), at_u(s1)] {
                 // Beyond the outermost stripe (the outline sits `margin` outside it), the
                 // farthest within a pitch.
                 let out_lo = margin - v;
@@ -486,4 +493,69 @@ pub fn confirm_stop_lines(cands: &[FoundStopLine], ends: &[LineEnd], lines: &[&[
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GSD: f64 = 0.08;
+
+    /// Pixel centres of a rectangle of paint whose edges lie on pixel edges (`x0..x1`,
+    /// `y0..y1` in pixels) as a blurred mask shows it: one pixel wider on every side.
+    fn blurred_rect(x0: i64, x1: i64, y0: i64, y1: i64) -> Piece {
+        let pts = (x0 - 1..x1 + 1)
+            .flat_map(|x| (y0 - 1..y1 + 1).map(move |y| [(x as f64 + 0.5) * GSD, (y as f64 + 0.5) * GSD]))
+            .collect();
+        Piece::new(pts, 0.0, GSD)
+    }
+
+    /// A crossing of 13 stripes 0.48 m wide at a 0.96 m pitch (6 and 12 pixels), 5.04 m long
+    /// (y from 10 m), centred across a 13 m carriageway whose edge lines are at x = ±6.5 m:
+    /// the outer stripes' outer edges are at ±6.0 m.
+    fn crossing() -> Vec<Piece> {
+        (0..13).map(|k| blurred_rect(-75 + 12 * k, -69 + 12 * k, 125, 188)).collect()
+    }
+
+    #[test]
+    fn a_crossing_spans_the_carriageway_between_its_edge_lines() {
+        let (stripes, half) = (crossing(), 6.5);
+        let refs: Vec<&Piece> = stripes.iter().collect();
+        let (mut cws, stops, used) = crosswalks_and_stop_lines_used(&refs, GSD);
+        assert_eq!((cws.len(), stops.len()), (1, 0));
+        assert!(used.iter().all(|u| *u));
+        let cw = &mut cws[0];
+        // Stripe width and gap from the blurred mask.
+        assert!((cw.stripe_m - 0.48).abs() < 0.01 && (cw.gap_m - 0.48).abs() < 0.01, "{cw:?}");
+        let extent = |cw: &FoundCrosswalk, k: usize| {
+            let v: Vec<f64> = cw.polygon.iter().map(|p| p[k]).collect();
+            (
+                v.iter().copied().fold(f64::INFINITY, f64::min),
+                v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            )
+        };
+        // Without edge lines: the stripes' zone, half a gap beyond the outer stripes.
+        let (x_lo, x_hi) = extent(cw, 0);
+        assert!((x_hi - 6.24).abs() < 0.01 && (x_lo + 6.24).abs() < 0.01, "{x_lo} {x_hi}");
+        // Along the stripes: their painted ends, not the blurred ones.
+        let (y_lo, y_hi) = extent(cw, 1);
+        assert!((y_lo - 10.0).abs() < 0.01 && (y_hi - 15.04).abs() < 0.01, "{y_lo} {y_hi}");
+        // Edge lines along the road (running on past the crossing), a lane line inside, and a
+        // line two pitches beyond the west edge (a parking lane's): the outline goes to the edge
+        // lines.
+        let west: Vec<P2> = vec![[-half, -20.0], [-half, 40.0]];
+        let east: Vec<P2> = vec![[half, 0.0], [half, 30.0]];
+        let inner: Vec<P2> = vec![[-3.2, 0.0], [-3.2, 9.0]];
+        let parking: Vec<P2> = vec![[-half - 1.8, 0.0], [-half - 1.8, 30.0]];
+        let mut snapped = cw.clone();
+        snap_crosswalk_to_edge_lines(&mut snapped, &[&west, &east, &inner, &parking]);
+        let (x_lo, x_hi) = extent(&snapped, 0);
+        assert!((x_lo + half).abs() < 0.01 && (x_hi - half).abs() < 0.01, "{x_lo} {x_hi}");
+        assert_eq!(extent(&snapped, 1), extent(cw, 1), "the stripes' ends are kept");
+        // A stripe-long line fragment beside the crossing is no edge line.
+        let fragment: Vec<P2> = vec![[-half, 10.2], [-half, 14.8]];
+        let mut kept = cw.clone();
+        snap_crosswalk_to_edge_lines(&mut kept, &[&fragment]);
+        assert_eq!(extent(&kept, 0), extent(cw, 0));
+    }
 }
