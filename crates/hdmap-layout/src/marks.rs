@@ -276,12 +276,15 @@ pub fn recognise_arrow(p: &Piece, gsd: f64) -> Option<FoundArrow> {
     let key = |u: f64, v: f64| ((u / cell).floor() as i64, (v / cell).floor() as i64);
     let piece_cells: std::collections::HashSet<(i64, i64)> =
         p.pts.iter().map(|q| key(q[0] - c[0], q[1] - c[1])).collect();
-    let iou_at = |cells: &[P2], dir: P2| {
-        let placed: std::collections::HashSet<(i64, i64)> =
-            cells.iter().map(|q| key(dir[0] * q[0] - dir[1] * q[1], dir[1] * q[0] + dir[0] * q[1])).collect();
+    let iou_shifted = |cells: &[P2], dir: P2, shift: P2| {
+        let placed: std::collections::HashSet<(i64, i64)> = cells
+            .iter()
+            .map(|q| key(dir[0] * q[0] - dir[1] * q[1] + shift[0], dir[1] * q[0] + dir[0] * q[1] + shift[1]))
+            .collect();
         let inter = placed.intersection(&piece_cells).count() as f64;
         inter / ((placed.len() + piece_cells.len()) as f64 - inter).max(1.0)
     };
+    let iou_at = |cells: &[P2], dir: P2| iou_shifted(cells, dir, [0.0, 0.0]);
     let mut best: Option<FoundArrow> = None;
     for kind in KINDS {
         let glyph = hdmap_core::layout::arrow_glyph(kind);
@@ -324,11 +327,23 @@ pub fn recognise_arrow(p: &Piece, gsd: f64) -> Option<FoundArrow> {
         }
         if best.as_ref().is_none_or(|b| best_iou > b.iou) {
             let dir = dir_of(best_deg);
+            // The piece's centroid is not the glyph's where paint is missing or merged: shift
+            // by up to two cells for the best overlap.
+            let mut shift = [0.0, 0.0];
+            for i in -4..=4 {
+                for j in -4..=4 {
+                    let s = [i as f64 * cell / 2.0, j as f64 * cell / 2.0];
+                    let iou = iou_shifted(&cells, dir, s);
+                    if iou > best_iou + 1e-9 {
+                        (shift, best_iou) = (s, iou);
+                    }
+                }
+            }
             let polygon = glyph
                 .iter()
                 .map(|q| {
                     let (u, v) = (q[0] - gc[0], q[1] - gc[1]);
-                    [c[0] + dir[0] * u - dir[1] * v, c[1] + dir[1] * u + dir[0] * v]
+                    [c[0] + dir[0] * u - dir[1] * v + shift[0], c[1] + dir[1] * u + dir[0] * v + shift[1]]
                 })
                 .collect();
             best = Some(FoundArrow { kind, polygon, direction: dir, iou: best_iou });
