@@ -274,15 +274,52 @@ pub fn recognise_arrow(p: &Piece, gsd: f64) -> Option<FoundArrow> {
     let cell = gsd.max(0.05);
     let c = p.centroid;
     let key = |u: f64, v: f64| ((u / cell).floor() as i64, (v / cell).floor() as i64);
-    let piece_cells: std::collections::HashSet<(i64, i64)> =
-        p.pts.iter().map(|q| key(q[0] - c[0], q[1] - c[1])).collect();
+    // The piece's cells on a grid padded by the glyph's reach (5.2 m from its centroid plus
+    // the shift), and a stamp per cell to count each placed glyph cell once.
+    let piece_keys: Vec<(i64, i64)> = p.pts.iter().map(|q| key(q[0] - c[0], q[1] - c[1])).collect();
+    let pad = (6.0 / cell).ceil() as i64;
+    let (i0, j0) = piece_keys.iter().fold((i64::MAX, i64::MAX), |m, k| (m.0.min(k.0), m.1.min(k.1)));
+    let (i1, j1) = piece_keys.iter().fold((i64::MIN, i64::MIN), |m, k| (m.0.max(k.0), m.1.max(k.1)));
+    let (i0, j0, gw, gh) = (
+        i0.min(0) - pad,
+        j0.min(0) - pad,
+        i1.max(0) - i0.min(0) + 2 * pad + 1,
+        j1.max(0) - j0.min(0) + 2 * pad + 1,
+    );
+    let index = |k: (i64, i64)| {
+        let (i, j) = (k.0 - i0, k.1 - j0);
+        (i >= 0 && j >= 0 && i < gw && j < gh).then(|| (j * gw + i) as usize)
+    };
+    let mut in_piece = vec![false; (gw * gh) as usize];
+    let mut n_piece = 0usize;
+    for k in &piece_keys {
+        if let Some(ix) = index(*k)
+            && !in_piece[ix]
+        {
+            in_piece[ix] = true;
+            n_piece += 1;
+        }
+    }
+    let stamp = std::cell::RefCell::new((vec![0u32; (gw * gh) as usize], 0u32));
     let iou_shifted = |cells: &[P2], dir: P2, shift: P2| {
-        let placed: std::collections::HashSet<(i64, i64)> = cells
-            .iter()
-            .map(|q| key(dir[0] * q[0] - dir[1] * q[1] + shift[0], dir[1] * q[0] + dir[0] * q[1] + shift[1]))
-            .collect();
-        let inter = placed.intersection(&piece_cells).count() as f64;
-        inter / ((placed.len() + piece_cells.len()) as f64 - inter).max(1.0)
+        let mut st = stamp.borrow_mut();
+        let (marks, generation) = &mut *st;
+        *generation += 1;
+        let (mut placed, mut inter) = (0usize, 0usize);
+        for q in cells {
+            let k = key(dir[0] * q[0] - dir[1] * q[1] + shift[0], dir[1] * q[0] + dir[0] * q[1] + shift[1]);
+            match index(k) {
+                Some(ix) if marks[ix] != *generation => {
+                    marks[ix] = *generation;
+                    placed += 1;
+                    inter += usize::from(in_piece[ix]);
+                }
+                Some(_) => {}
+                // (Cannot happen with the padding; counted as placed outside the piece.)
+                None => placed += 1,
+            }
+        }
+        inter as f64 / ((placed + n_piece) as f64 - inter as f64).max(1.0)
     };
     let iou_at = |cells: &[P2], dir: P2| iou_shifted(cells, dir, [0.0, 0.0]);
     let mut best: Option<FoundArrow> = None;
@@ -352,9 +389,12 @@ pub fn recognise_arrow(p: &Piece, gsd: f64) -> Option<FoundArrow> {
     best.filter(|b| b.iou > 0.6)
 }
 
-/// Area and length of an arrow (whatever the shape test says): worth a glyph fit.
+/// Area, length and head of an arrow (whatever the shape test says): worth a glyph fit.
 pub fn arrow_sized(p: &Piece) -> bool {
-    (0.6..=5.0).contains(&p.area) && (2.5..=7.0).contains(&p.length)
+    (0.6..=3.0).contains(&p.area)
+        && (2.5..=7.0).contains(&p.length)
+        && p.span >= 0.5
+        && p.span > 1.5 * p.width
 }
 
 /// An end of a lane boundary: position, direction of travel into the end (unit), yellow.
