@@ -281,7 +281,8 @@ fn split_opening(
 /// it; otherwise the component is returned whole.
 fn peel_line(px: Vec<(usize, usize)>, gsd: f64, min_px: usize) -> Vec<Vec<(usize, usize)>> {
     let probe = Piece::new(px.iter().map(|&(x, y)| [x as f64 * gsd, y as f64 * gsd]).collect(), 0.0, gsd);
-    if marks::shape_of(&probe) != Shape::Other || probe.length < 3.0 {
+    // (Roofs, canopies and shadows are far larger than a line with a car or an arrow on it.)
+    if marks::shape_of(&probe) != Shape::Other || probe.length < 3.0 || probe.area > 40.0 {
         return vec![px];
     }
     // The attached blob tilts the principal axis: search the line's direction within ±6° of it
@@ -315,12 +316,17 @@ fn peel_line(px: Vec<(usize, usize)>, gsd: f64, min_px: usize) -> Vec<Vec<(usize
     let vs: Vec<f64> =
         probe.pts.iter().map(|p| -(p[0] - c[0]) * a[1] + (p[1] - c[1]) * a[0] - v_line).collect();
     let row = |v: f64| (v / gsd).round() as i64;
-    let mut rows: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
+    // Pixel counts of the rows within 1 m of the band's centre.
+    let reach = (1.0 / gsd) as i64 + 3;
+    let mut rows = vec![0usize; (2 * reach + 1) as usize];
     for v in &vs {
-        *rows.entry(row(*v)).or_default() += 1;
+        let r = row(*v);
+        if r.abs() <= reach {
+            rows[(r + reach) as usize] += 1;
+        }
     }
-    let full = rows.values().copied().max().unwrap_or(0);
-    let filled = |r: i64| rows.get(&r).is_some_and(|&n| 3 * n >= full);
+    let full = rows.iter().copied().max().unwrap_or(0);
+    let filled = |r: i64| r.abs() <= reach && 3 * rows[(r + reach) as usize] >= full;
     let (mut r_lo, mut r_hi) = (0i64, 0i64);
     while filled(r_lo - 1) && r_lo > -(1.0 / gsd) as i64 {
         r_lo -= 1;
@@ -336,7 +342,11 @@ fn peel_line(px: Vec<(usize, usize)>, gsd: f64, min_px: usize) -> Vec<Vec<(usize
         let p = probe.pts[i];
         (((p[0] - c[0]) * a[0] + (p[1] - c[1]) * a[1]) / gsd).round() as i64
     };
-    let beside: std::collections::HashSet<(i64, i64)> = rest.iter().map(|&i| (col(i), row(vs[i]))).collect();
+    let beside: std::collections::HashSet<(i64, i64)> = rest
+        .iter()
+        .filter(|&&i| (r_lo - 2..=r_hi + 2).contains(&row(vs[i])))
+        .map(|&i| (col(i), row(vs[i])))
+        .collect();
     let touches =
         |k: i64, rows: [i64; 2]| (k - 1..=k + 1).any(|kk| rows.iter().any(|&r| beside.contains(&(kk, r))));
     let crossing: Vec<usize> = line
