@@ -42,7 +42,7 @@ pub fn features_ndt(a: &NdtArgs) -> anyhow::Result<()> {
     let map =
         hdmap_features::build_ndt(&pts, &origin, &cfg).with_context(|| format!("{}", a.cloud.display()))?;
     hdmap_io::ndt::write_ndt(&a.out, &map, cfg.tile_m)?;
-    let size = crate::visual_cmd::folder_size(&a.out);
+    let size = hdmap_io::fsutil::tree_size(&a.out);
     println!(
         "{} points → {} voxels of {} m ({:.1} MB) in {}",
         pts.len(),

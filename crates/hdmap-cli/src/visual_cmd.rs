@@ -48,17 +48,6 @@ fn read_poses(path: &Path) -> anyhow::Result<(Trajectory, GeoOrigin)> {
     Ok((traj, origin))
 }
 
-/// Bytes of every file under `dir`.
-pub(crate) fn folder_size(dir: &Path) -> u64 {
-    let Ok(rd) = std::fs::read_dir(dir) else { return 0 };
-    rd.filter_map(Result::ok)
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => folder_size(&e.path()),
-            _ => e.metadata().map(|m| m.len()).unwrap_or(0),
-        })
-        .sum()
-}
-
 /// `hdmap features visual`.
 pub fn features_visual(a: &VisualArgs) -> anyhow::Result<()> {
     let cfg: visual::VisualConfig = crate::read_config(a.config.as_deref())?;
@@ -71,7 +60,7 @@ pub fn features_visual(a: &VisualArgs) -> anyhow::Result<()> {
         tracing::warn!("{skipped} images outside the trajectory {} were left out", a.poses.display());
     }
     visual::write_visual(&a.out, &map)?;
-    let mb = folder_size(&a.out) as f64 / 1e6;
+    let mb = hdmap_io::fsutil::tree_size(&a.out) as f64 / 1e6;
     println!(
         "{} images ({:.0} features each, {} pairwise matches, {} tracks) → {} points seen {:.1} times on average, RMS reprojection {:.2} px; {mb:.1} MB in {} ({:.1} s)",
         stats.images,

@@ -4,8 +4,8 @@
 //!
 //! * **Features** ([`extract`]): contrast-limited histogram equalisation ([`equalise`], so that
 //!   another exposure or time of day moves few corners), FAST-9 corners (imageproc) on a
-//!   3-level image pyramid, the strongest corner per grid cell (spread and non-maximum suppression in one), and a 256-bit
-//!   BRIEF descriptor (5 × 5 box means compared at 256 seeded Gaussian test pairs, fixed by
+//!   3-level image pyramid, the strongest corner per grid cell (spread and non-maximum
+//!   suppression in one), and a 256-bit BRIEF descriptor (5 × 5 box means compared at 256 seeded Gaussian test pairs, fixed by
 //!   [`DESCRIPTOR_TYPE`]). Upright, as a road vehicle's forward camera allows: no rotation
 //!   invariance is paid for.
 //! * **Matching** ([`build_visual`]): every image against the next `pair_window` images;

@@ -116,3 +116,14 @@ where
     let _ = std::fs::remove_dir_all(&old);
     Ok(())
 }
+
+/// Bytes of every file under `dir` (0 where it cannot be read): the size of a written layer.
+pub fn tree_size(dir: &Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(dir) else { return 0 };
+    rd.filter_map(Result::ok)
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => tree_size(&e.path()),
+            _ => e.metadata().map(|m| m.len()).unwrap_or(0),
+        })
+        .sum()
+}

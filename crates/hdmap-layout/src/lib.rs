@@ -136,7 +136,7 @@ fn split_if_mixed(
     gsd: f64,
     min_px: usize,
 ) -> Vec<(Vec<(usize, usize)>, f64)> {
-    let probe = Piece::new(px.iter().map(|&(x, y)| [x as f64 * gsd, y as f64 * gsd]).collect(), yellow, gsd);
+    let probe = pixel_piece(&px, yellow, gsd);
     if marks::shape_of(&probe) != Shape::Other || probe.area < 0.4 {
         return vec![(px, yellow)];
     }
@@ -191,6 +191,11 @@ fn split_if_mixed(
     opened
 }
 
+/// A component's shape in tile pixel units scaled to metres (for shape tests, not placement).
+fn pixel_piece(px: &[(usize, usize)], yellow: f64, gsd: f64) -> Piece {
+    Piece::new(px.iter().map(|&(x, y)| [x as f64 * gsd, y as f64 * gsd]).collect(), yellow, gsd)
+}
+
 /// Share of a component's pixels that the mask calls yellow.
 fn yellow_share_of(px: &[(usize, usize)], mask: &[segment::PaintClass], w: usize) -> f64 {
     px.iter().filter(|&&(x, y)| mask[y * w + x] == segment::PaintClass::Yellow).count() as f64
@@ -202,7 +207,7 @@ fn explained(parts: &[(Vec<(usize, usize)>, f64)], gsd: f64) -> usize {
     parts
         .iter()
         .filter(|(px, yl)| {
-            let p = Piece::new(px.iter().map(|&(x, y)| [x as f64 * gsd, y as f64 * gsd]).collect(), *yl, gsd);
+            let p = pixel_piece(px, *yl, gsd);
             match marks::shape_of(&p) {
                 Shape::Line | Shape::Bar => true,
                 Shape::Blob => marks::recognise_arrow(&p, gsd).is_some(),
@@ -282,7 +287,7 @@ fn split_opening(
 /// of paint across it, and for components up to 40 m²; otherwise the component is returned
 /// whole.
 fn peel_line(px: Vec<(usize, usize)>, gsd: f64, min_px: usize) -> Vec<Vec<(usize, usize)>> {
-    let probe = Piece::new(px.iter().map(|&(x, y)| [x as f64 * gsd, y as f64 * gsd]).collect(), 0.0, gsd);
+    let probe = pixel_piece(&px, 0.0, gsd);
     // (Roofs, canopies and shadows are far larger than a line with a car or an arrow on it.)
     if marks::shape_of(&probe) != Shape::Other || probe.length < 3.0 || probe.area > 40.0 {
         return vec![px];

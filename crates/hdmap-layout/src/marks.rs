@@ -85,13 +85,9 @@ pub struct FoundArrow {
 }
 
 /// Groups parallel neighbouring stripes (≥ 3, 2.5–7 m long, side by side) into crosswalks; the
-/// remaining white bars longer than 1 m are stop-line candidates (see [`confirm_stop_lines`]). Returns which inputs became stripes.
-pub fn crosswalks_and_stop_lines(bars: &[&Piece], gsd_m: f64) -> (Vec<FoundCrosswalk>, Vec<FoundStopLine>) {
-    let (c, s, _) = crosswalks_and_stop_lines_used(bars, gsd_m);
-    (c, s)
-}
-
-/// As [`crosswalks_and_stop_lines`], also flagging the pieces used as stripes.
+/// remaining white bars longer than 1 m are stop-line candidates (see [`confirm_stop_lines`]).
+/// Also returns which inputs became stripes. `gsd_m` corrects the outline and the stripe width
+/// for the mask's blur.
 pub fn crosswalks_and_stop_lines_used(
     bars: &[&Piece],
     gsd_m: f64,

@@ -483,10 +483,11 @@ pub fn run(
     export_inputs.extend(export_cfg.ngii.geoid_grid.clone());
     // The visual layer: the drive's camera images placed with the registered trajectory.
     let camera_dir = drive.join("camera0");
-    let camera_rig = match camera_dir.join(hdmap_io::camera_records::IMAGES_CSV).is_file() {
-        true => Some(hdmap_io::rig::drive_rig_path(&drive, None)?),
-        false => None,
-    };
+    let camera_rig = camera_dir
+        .join(hdmap_io::camera_records::IMAGES_CSV)
+        .is_file()
+        .then(|| hdmap_io::rig::drive_rig_path(&drive, None))
+        .transpose()?;
     if let Some(rig_path) = &camera_rig {
         // The rig places the camera on the registered LiDAR: a change to it alone must rebuild.
         export_inputs.extend([camera_dir.clone(), trajectory.clone(), rig_path.clone()]);

@@ -304,8 +304,9 @@ pub mod files {
     pub const LIDAR_DIR: &str = "drive/lidar";
     /// Labels directory.
     pub const LABELS_DIR: &str = "drive/labels";
-    /// Camera 0's images (`NNNNNN.png`), with `images.csv` (`stamp_ns,image`, the camera's clock, which runs on the INS's time in the simulator) and
-    /// `camera.toml` (intrinsics, `hdmap_core::CameraIntrinsics`) beside them.
+    /// Camera 0's images (`NNNNNN.png`), with `images.csv` (`stamp_ns,image`, the camera's
+    /// clock, which runs on the INS's time in the simulator) and `camera.toml` (intrinsics,
+    /// `hdmap_core::CameraIntrinsics`) beside them.
     pub const CAMERA_DIR: &str = "drive/camera0";
     /// True `world_from_camera0` at each image's stamp.
     pub const CAMERA_POSES_TRUE: &str = "truth/camera0_poses_true.csv";
