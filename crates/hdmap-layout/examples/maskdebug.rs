@@ -1,4 +1,5 @@
-//! Save the paint mask of a window (development aid).
+//! Save the paint mask of a window, classical or with a model's weights (development aid):
+//! `maskdebug ORTHO X0 Y0 X1 Y1 [WEIGHTS]` → /tmp/mask.png.
 use hdmap_layout::segment::{Classical, PaintClass, RgbTile, Segmenter};
 fn main() {
     let a: Vec<String> = std::env::args().collect();
@@ -23,7 +24,12 @@ fn main() {
     for ((r, g), b) in bands[0].iter().zip(&bands[1]).zip(&bands[2]).take(win.width * win.height) {
         rgb.extend([*r, *g, *b]);
     }
-    let seg = Classical { cfg: hdmap_layout::LayoutConfig::default() };
+    let seg: Box<dyn Segmenter> = match a.get(6) {
+        Some(model) => {
+            Box::new(hdmap_layout::learned::Learned::load(std::path::Path::new(model)).expect("model"))
+        }
+        None => Box::new(Classical { cfg: hdmap_layout::LayoutConfig::default() }),
+    };
     let m = seg.segment(&RgbTile { w: win.width, h: win.height, rgb: &rgb }, 0.08);
     let mut img = image::RgbImage::new(win.width as u32, win.height as u32);
     for (i, c) in m.iter().enumerate() {

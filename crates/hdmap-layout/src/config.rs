@@ -40,6 +40,11 @@ pub struct LayoutConfig {
     pub chain_lateral_m: f64,
     /// Simplification tolerance of output polylines (Douglas–Peucker), m.
     pub simplify_m: f64,
+    /// Heights: the DSM is sampled along every line at this step, m, ...
+    pub height_step_m: f64,
+    /// ... and a sample becomes a vertex where the line's height between its vertices would
+    /// otherwise be off by more than this, m (Douglas–Peucker on the height profile).
+    pub height_tolerance_m: f64,
     /// Lane width range, m.
     pub lane_width_m: [f64; 2],
     /// Road centre lines from the road surface.
@@ -60,6 +65,8 @@ impl Default for LayoutConfig {
             max_bridge_gap_m: 14.0,
             chain_lateral_m: 0.25,
             simplify_m: 0.02,
+            height_step_m: 1.0,
+            height_tolerance_m: 0.02,
             lane_width_m: [2.6, 4.4],
             roads: Default::default(),
         }

@@ -47,6 +47,18 @@ pub fn polyline_dist(p: P2, line: &[P2]) -> f64 {
     line.windows(2).map(|w| seg_dist(p, w[0], w[1]).0).fold(f64::INFINITY, f64::min)
 }
 
+/// The point of a polyline closest to `p`, and its distance.
+pub fn closest_on(p: P2, line: &[P2]) -> (P2, f64) {
+    line.windows(2).fold((line[0], norm(sub(line[0], p))), |best, w| {
+        let (d, u) = seg_dist(p, w[0], w[1]);
+        if d < best.1 {
+            ([w[0][0] + (w[1][0] - w[0][0]) * u, w[0][1] + (w[1][1] - w[0][1]) * u], d)
+        } else {
+            best
+        }
+    })
+}
+
 /// Points of a polyline every `step` metres (ends included).
 pub fn resample(line: &[P2], step: f64) -> Vec<P2> {
     let mut out = vec![line[0]];

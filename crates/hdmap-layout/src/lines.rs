@@ -52,6 +52,91 @@ pub struct FoundBoundary {
     pub points: Vec<P2>,
 }
 
+/// Pairs yellow line pieces that run side by side 0.15–0.45 m apart (the two lines of a double
+/// line, found apart where they do not touch) into one double piece along their middle, so a
+/// chain of such pairs and merged wide pieces runs along the double line's middle throughout.
+///
+/// The longest single yellow piece is paired first, with a piece of which 70 % lies beside it.
+/// The double piece covers only the stretch where both are; the parts of either that run on
+/// past the other go back to be paired again (the two lines break at different places). A
+/// single yellow piece left lying along a double piece is a fragment of one of its lines.
+pub fn pair_doubles(pieces: Vec<LinePiece>) -> Vec<LinePiece> {
+    use crate::geom::{closest_on, resample};
+    const STEP_M: f64 = 0.5;
+    let beside = |d: f64| (0.15..=0.45).contains(&d);
+    let (mut singles, mut out): (Vec<LinePiece>, Vec<LinePiece>) =
+        pieces.into_iter().partition(|p| p.yellow && !p.double);
+    // Parts of a piece outside samples `lo..=hi`, as pieces of their own when at least 1 m long.
+    let rest = |s: &[P2], lo: usize, hi: usize, like: &LinePiece| -> Vec<LinePiece> {
+        [&s[..lo], &s[(hi + 1).min(s.len())..]]
+            .into_iter()
+            .filter(|part| part.len() >= 3)
+            .map(|part| LinePiece { line: part.to_vec(), ..like.clone() })
+            .collect()
+    };
+    loop {
+        singles.sort_by(|a, b| b.len().total_cmp(&a.len()));
+        let mut found = None;
+        'outer: for i in 0..singles.len() {
+            for j in i + 1..singles.len() {
+                let sb = resample(&singles[j].line, STEP_M);
+                let close = sb.iter().filter(|p| beside(closest_on(**p, &singles[i].line).1)).count();
+                if singles[j].len() >= 0.5 && close * 10 >= sb.len() * 7 {
+                    found = Some((i, j));
+                    break 'outer;
+                }
+            }
+        }
+        let Some((i, j)) = found else { break };
+        let b = singles.remove(j);
+        let a = singles.remove(i);
+        let sa = resample(&a.line, STEP_M);
+        let sb = resample(&b.line, STEP_M);
+        let near: Vec<(P2, f64)> = sa.iter().map(|p| closest_on(*p, &b.line)).collect();
+        let paired: Vec<usize> = (0..sa.len()).filter(|&k| beside(near[k].1)).collect();
+        let (Some(&lo), Some(&hi)) = (paired.first(), paired.last()) else { continue };
+        let mut seps: Vec<f64> = paired.iter().map(|&k| near[k].1).collect();
+        seps.sort_by(f64::total_cmp);
+        let half = 0.5 * seps[seps.len() / 2];
+        // Along the longer piece: the midpoint with the shorter where it is beside it, else
+        // half the median separation toward its side.
+        let line: Vec<P2> = (lo..=hi)
+            .map(|k| {
+                let (p, (o, d)) = (sa[k], near[k]);
+                if beside(d) {
+                    [0.5 * (p[0] + o[0]), 0.5 * (p[1] + o[1])]
+                } else {
+                    let t = unit(sub(sa[k.saturating_sub(1)], sa[(k + 1).min(sa.len() - 1)]));
+                    let side = if cross(t, sub(p, near[lo].0)) > 0.0 { 1.0 } else { -1.0 };
+                    [p[0] - t[1] * half * side, p[1] + t[0] * half * side]
+                }
+            })
+            .collect();
+        singles.extend(rest(&sa, lo, hi, &a));
+        let on_a: Vec<usize> = (0..sb.len()).filter(|&k| beside(closest_on(sb[k], &a.line).1)).collect();
+        if let (Some(&blo), Some(&bhi)) = (on_a.first(), on_a.last()) {
+            singles.extend(rest(&sb, blo, bhi, &b));
+        }
+        if line.len() >= 2 {
+            out.push(LinePiece {
+                line,
+                yellow: true,
+                width: 2.0 * half + 0.5 * (a.width + b.width),
+                double: true,
+            });
+        }
+    }
+    // A fragment of one of a double line's two lines (0.15–0.25 m from its middle) left over
+    // beside a double piece is part of it.
+    let doubles: Vec<Vec<P2>> = out.iter().filter(|p| p.double).map(|p| p.line.clone()).collect();
+    singles.retain(|p| {
+        let s = resample(&p.line, 0.25);
+        !doubles.iter().any(|d| s.iter().filter(|q| closest_on(**q, d).1 <= 0.3).count() * 10 >= s.len() * 7)
+    });
+    out.extend(singles);
+    out
+}
+
 /// Chains pieces into lines and splits them into boundaries. `barriers` are segments (stop
 /// lines, crosswalk sides) a bridged gap must not cross.
 #[allow(clippy::needless_range_loop)] // ends (piece, end) index `link` and `pieces` alike
@@ -179,7 +264,21 @@ fn split_runs(pieces: &[LinePiece], chain: &[(usize, bool)]) -> Vec<FoundBoundar
         })
         .collect();
     let lens: Vec<f64> = lines.iter().map(|l| crate::geom::length(l)).collect();
-    let is_dash: Vec<bool> = lens.iter().map(|l| *l < 5.0).collect();
+    let mut is_dash: Vec<bool> = lens.iter().map(|l| *l < 5.0).collect();
+    // Short pieces within a gap of less than 5 m between two long ones are fragments of one
+    // solid line, not a dashed stretch (a dashed run has dashes and gaps of metres).
+    let mut k = 1;
+    while k + 1 < chain.len() {
+        let e = (k..chain.len()).find(|&e| !is_dash[e]).unwrap_or(chain.len());
+        if is_dash[k]
+            && !is_dash[k - 1]
+            && e < chain.len()
+            && norm(sub(*lines[k - 1].last().unwrap_or(&[0.0; 2]), lines[e][0])) < 5.0
+        {
+            is_dash[k..e].fill(false);
+        }
+        k = e.max(k + 1);
+    }
     let mut out = Vec::new();
     let mut k = 0;
     while k < chain.len() {
@@ -189,7 +288,10 @@ fn split_runs(pieces: &[LinePiece], chain: &[(usize, bool)]) -> Vec<FoundBoundar
         }
         let run: Vec<usize> = (k..=e).collect();
         let yellow = run.iter().filter(|&&r| pieces[chain[r].0].yellow).count() * 2 > run.len();
-        let double = run.iter().filter(|&&r| pieces[chain[r].0].double).count() * 2 > run.len();
+        // Double when most of the run's paint is: one long merged piece outweighs the short
+        // single-line fragments chained to it where its two lines parted.
+        let double_len: f64 = run.iter().filter(|&&r| pieces[chain[r].0].double).map(|&r| lens[r]).sum();
+        let double = 2.0 * double_len > run.iter().map(|&r| lens[r]).sum::<f64>();
         let mut points: Vec<P2> = Vec::new();
         for &r in &run {
             for p in &lines[r] {
@@ -265,20 +367,15 @@ fn split_runs(pieces: &[LinePiece], chain: &[(usize, bool)]) -> Vec<FoundBoundar
 /// found separately) into one double boundary along their middle.
 pub fn merge_doubles(mut b: Vec<FoundBoundary>) -> Vec<FoundBoundary> {
     use crate::geom::{polyline_dist, resample};
+    let is_double = |f: &FoundBoundary| matches!(f.line_type, LineType::DoubleSolid | LineType::DoubleDashed);
     let mut removed = vec![false; b.len()];
     let mut merged = Vec::new();
     for i in 0..b.len() {
-        if removed[i]
-            || b[i].color != MarkingColor::Yellow
-            || matches!(b[i].line_type, LineType::DoubleSolid | LineType::DoubleDashed)
-        {
+        if removed[i] || b[i].color != MarkingColor::Yellow || is_double(&b[i]) {
             continue;
         }
         for j in i + 1..b.len() {
-            if removed[j]
-                || b[j].color != MarkingColor::Yellow
-                || matches!(b[j].line_type, LineType::DoubleSolid | LineType::DoubleDashed)
-            {
+            if removed[j] || b[j].color != MarkingColor::Yellow || is_double(&b[j]) {
                 continue;
             }
             let (long, short) = if crate::geom::length(&b[i].points) >= crate::geom::length(&b[j].points) {
@@ -336,4 +433,46 @@ pub fn merge_doubles(mut b: Vec<FoundBoundary>) -> Vec<FoundBoundary> {
         b.drain(..).enumerate().filter(|(k, _)| !removed[*k]).map(|(_, x)| x).collect();
     out.extend(merged);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn piece(x0: f64, x1: f64, y: f64, double: bool) -> LinePiece {
+        let n = ((x1 - x0) / 0.5).ceil() as usize;
+        let line = (0..=n).map(|k| [x0 + (x1 - x0) * k as f64 / n as f64, y]).collect();
+        LinePiece { line, yellow: true, width: if double { 0.46 } else { 0.15 }, double }
+    }
+
+    #[test]
+    fn a_double_line_found_as_a_wide_piece_and_two_broken_lines_runs_along_its_middle() {
+        // A double line along x with its two lines 0.32 m apart (centres at y = ±0.16): where
+        // they touch the mask makes one wide piece (x 24–80), where they part two lines, broken
+        // at different places (a fragment of the lower one left in its break).
+        let pieces = vec![
+            piece(0.0, 23.0, 0.16, false),
+            piece(0.0, 21.5, -0.16, false),
+            piece(21.9, 22.8, -0.16, false),
+            piece(24.0, 80.0, 0.0, true),
+        ];
+        let found = merge_doubles(boundaries(pair_doubles(pieces), &[], &LayoutConfig::default()));
+        assert_eq!(found.len(), 1, "one boundary: {found:?}");
+        let b = &found[0];
+        assert_eq!(b.line_type, LineType::DoubleSolid);
+        assert_eq!(b.color, MarkingColor::Yellow);
+        let worst = b.points.iter().map(|p| p[1].abs()).fold(0.0, f64::max);
+        assert!(worst < 0.01, "the line runs along the middle; worst offset {worst:.3} m");
+        let xs = b.points.iter().map(|p| p[0]);
+        let (lo, hi) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |a, x| (a.0.min(x), a.1.max(x)));
+        assert!(lo < 0.5 && hi > 79.5, "it spans the paint: x {lo:.2}..{hi:.2}");
+    }
+
+    #[test]
+    fn a_lone_yellow_line_is_not_paired_with_a_line_a_lane_away() {
+        let pieces = vec![piece(0.0, 30.0, 0.0, false), piece(0.0, 30.0, 3.5, false)];
+        let out = pair_doubles(pieces);
+        assert_eq!(out.len(), 2);
+        assert!(out.iter().all(|p| !p.double));
+    }
 }
