@@ -47,6 +47,9 @@ pub struct LayoutArgs {
 /// Runs `hdmap layout`.
 pub fn layout(a: &LayoutArgs) -> anyhow::Result<()> {
     let mut cfg: LayoutConfig = crate::read_config(a.config.as_deref())?;
+    if let (Some(p), Err(m)) = (&a.config, cfg.validate()) {
+        anyhow::bail!("{}: {m}", p.display());
+    }
     if let Some(s) = a.segmenter {
         cfg.segmenter = match s {
             SegmenterArg::Classical => SegmenterKind::Classical,

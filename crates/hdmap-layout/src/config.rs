@@ -51,6 +51,42 @@ pub struct LayoutConfig {
     pub roads: crate::roads::RoadConfig,
 }
 
+impl LayoutConfig {
+    /// Checks the numeric settings: lengths and ratios where the stage needs them positive or
+    /// non-negative. The message names the key.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("stroke_max_m", self.stroke_max_m),
+            ("contrast_ratio", self.contrast_ratio),
+            ("chain_lateral_m", self.chain_lateral_m),
+            ("height_step_m", self.height_step_m),
+            ("lane_width_m[0]", self.lane_width_m[0]),
+        ];
+        let non_negative = [
+            ("contrast_min", self.contrast_min),
+            ("tile_overlap_m", self.tile_overlap_m),
+            ("max_dash_gap_m", self.max_dash_gap_m),
+            ("max_bridge_gap_m", self.max_bridge_gap_m),
+            ("simplify_m", self.simplify_m),
+            ("height_tolerance_m", self.height_tolerance_m),
+        ];
+        for (key, v) in positive {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(format!("{key} = {v}: needs a positive number"));
+            }
+        }
+        for (key, v) in non_negative {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(format!("{key} = {v}: needs a number ≥ 0"));
+            }
+        }
+        if !(self.lane_width_m[1].is_finite() && self.lane_width_m[1] > self.lane_width_m[0]) {
+            return Err(format!("lane_width_m = {:?}: needs [min, max] with max > min", self.lane_width_m));
+        }
+        Ok(())
+    }
+}
+
 impl Default for LayoutConfig {
     fn default() -> Self {
         Self {

@@ -728,6 +728,7 @@ pub fn extract_layout(
     cfg: &LayoutConfig,
     issues: &mut Issues,
 ) -> Result<RoadLayout, LayoutError> {
+    cfg.validate().map_err(|message| LayoutError::Input { path: "[layout]".into(), message })?;
     // Lengths are metres throughout: an orthophoto in longitude / latitude is reprojected to
     // its UTM zone first (the layout is then in that CRS, and an issue says so).
     let named = ortho.display().to_string();

@@ -198,6 +198,7 @@ pub fn load_config(path: &Path) -> Result<LoadedConfig, PipelineError> {
     if i.simulate.is_none() && (i.ortho.is_none() || i.drive.is_none()) {
         return Err(err("[inputs] needs `simulate`, or `ortho` and `drive`".into()));
     }
+    config.layout.validate().map_err(|m| err(format!("[layout] {m}")))?;
     config.register.validate().map_err(|m| err(format!("[register] {m}")))?;
     config.clean.validate().map_err(|m| err(format!("[clean] {m}")))?;
     config.export.validate().map_err(|e| err(format!("[export] {e}")))?;

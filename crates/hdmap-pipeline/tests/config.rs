@@ -35,6 +35,11 @@ fn bad_configs_are_refused_naming_the_file() {
             "[job]\ndir = \"j\"\n[inputs]\nsimulate = \"x.toml\"\nvertical_datum = \"egm2008\"\n[export]\npcd_tile_m = -1.0\n",
             "pcd_tile_m",
         ),
+        (
+            "bad_height_step.toml",
+            "[job]\ndir = \"j\"\n[inputs]\nsimulate = \"x.toml\"\nvertical_datum = \"egm2008\"\n[layout]\nheight_step_m = 0.0\n",
+            "height_step_m",
+        ),
     ];
     for (name, text, says) in cases {
         let p = dir.path().join(name);
