@@ -1,6 +1,7 @@
 //! Lanes from lane boundaries: adjacent parallel boundaries a lane width apart bound a lane;
 //! the travel direction follows the yellow centre line (traffic keeps right); successors
-//! continue lanes across line-type changes and, where the arrows allow, through the junction;
+//! continue lanes across line-type changes and, where the arrows allow, through the junction
+//! (a lane without a visible arrow goes straight, and turns from the outermost lane);
 //! neighbours share a boundary.
 
 use hdmap_core::{ArrowKind, LineType, MarkingColor};
@@ -49,6 +50,15 @@ fn direction_at(line: &[P2], p: P2) -> P2 {
         }
     }
     best.1
+}
+
+/// Heading of a line at its end (or, `at_start`, into its start) over its last 10 m: a short
+/// last segment is noisy, and a connector across a 50 m junction magnifies a degree to almost
+/// a metre.
+fn heading(line: &[P2], at_start: bool) -> P2 {
+    let pts: Vec<P2> = if at_start { line.to_vec() } else { line.iter().rev().copied().collect() };
+    let far = pts.iter().find(|q| norm(sub(**q, pts[0])) >= 10.0).unwrap_or(&pts[pts.len() - 1]);
+    if at_start { unit(sub(pts[0], *far)) } else { unit(sub(*far, pts[0])) }
 }
 
 /// A point midway between a boundary and the next one to its right, a lane width away.
@@ -395,10 +405,7 @@ pub fn lanes(
             continue;
         }
         let a = &lanes[i];
-        let (ae, ad) = (
-            a.center[a.center.len() - 1],
-            unit(sub(a.center[a.center.len().saturating_sub(2)], a.center[a.center.len() - 1])),
-        );
+        let (ae, ad) = (a.center[a.center.len() - 1], heading(&a.center, false));
         // The arrows painted on this lane within 40 m of its end (the lane may be split into
         // pieces: walk back through predecessors).
         let mut chain = vec![i];
@@ -420,8 +427,19 @@ pub fn lanes(
             })
             .map(|ar| ar.kind)
             .collect();
+        // A lane without a visible arrow goes straight, and turns from the outermost lane on
+        // its side (the rule for unmarked lanes; also what a hidden arrow most likely allows).
         let mut allowed: Vec<i32> = Vec::new();
-        for kind in if kinds.is_empty() { vec![ArrowKind::Straight] } else { kinds } {
+        if kinds.is_empty() {
+            allowed.push(0);
+            if a.left_neighbour.is_none() {
+                allowed.push(1);
+            }
+            if a.right_neighbour.is_none() {
+                allowed.push(-1);
+            }
+        }
+        for kind in kinds {
             let turns: &[i32] = match kind {
                 ArrowKind::Straight => &[0],
                 ArrowKind::Left => &[1],
@@ -444,10 +462,11 @@ pub fn lanes(
                 if j == i || b.in_intersection {
                     continue;
                 }
-                let (bs, bd) = (b.center[0], unit(sub(b.center[0], b.center[1.min(b.center.len() - 1)])));
+                let (bs, bd) = (b.center[0], heading(&b.center, true));
                 let v = sub(ae, bs);
                 let dist = norm(v);
-                if !(3.0..45.0).contains(&dist) {
+                // Junctions of wide roads span 50–70 m from stop line to exit.
+                if !(3.0..80.0).contains(&dist) {
                     continue;
                 }
                 let angle = cross(ad, bd).atan2(dot(ad, bd));
@@ -474,8 +493,7 @@ pub fn lanes(
             }
             if let Some((_, j)) = best {
                 let b = &lanes[j];
-                let bs = b.center[0];
-                let bd = unit(sub(b.center[0], b.center[1.min(b.center.len() - 1)]));
+                let (bs, bd) = (b.center[0], heading(&b.center, true));
                 let path = bezier(ae, ad, bs, bd);
                 let w = 3.2;
                 let lb = first_virtual + virtual_boundaries.len();
@@ -568,4 +586,83 @@ fn offset(p: &[P2], d: f64) -> Vec<P2> {
 /// Total centre-line length of non-junction lanes, m (for reports).
 pub fn lane_length(g: &LaneGraph) -> f64 {
     g.lanes.iter().filter(|l| !l.in_intersection).map(|l| length(&l.center)).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn boundary(a: P2, b: P2, color: MarkingColor, line_type: LineType) -> FoundBoundary {
+        let n = (norm(sub(a, b)) / 5.0).ceil() as usize;
+        let points = (0..=n)
+            .map(|k| {
+                let t = k as f64 / n as f64;
+                [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t]
+            })
+            .collect();
+        FoundBoundary { line_type, color, width_m: 0.15, dash: None, points }
+    }
+
+    /// A junction 50 m across of two roads with two lanes each way (3.2 m lanes, a yellow
+    /// centre line, arms 100 m long), stop lines on every approach and no arrows.
+    fn junction() -> (Vec<FoundBoundary>, Vec<FoundStopLine>) {
+        let (j, l) = (25.0, 125.0);
+        let mut bounds = Vec::new();
+        let mut stops = Vec::new();
+        // Each arm in a frame turned by `rot` quarter turns: along +u from the junction.
+        for rot in 0..4 {
+            let turn = |p: P2| -> P2 {
+                let (c, s) = [(1.0, 0.0), (0.0, 1.0), (-1.0, 0.0), (0.0, -1.0)][rot];
+                [c * p[0] - s * p[1], s * p[0] + c * p[1]]
+            };
+            for (v, color, lt) in [
+                (0.0, MarkingColor::Yellow, LineType::DoubleSolid),
+                (3.2, MarkingColor::White, LineType::Solid),
+                (-3.2, MarkingColor::White, LineType::Solid),
+                (6.4, MarkingColor::White, LineType::Solid),
+                (-6.4, MarkingColor::White, LineType::Solid),
+            ] {
+                bounds.push(boundary(turn([j, v]), turn([l, v]), color, lt));
+            }
+            // Inbound traffic on this arm heads −u and keeps right: it is on the +v side.
+            stops.push(FoundStopLine { points: vec![turn([j, 0.0]), turn([j, 6.4])], width_m: 0.45 });
+        }
+        (bounds, stops)
+    }
+
+    #[test]
+    fn unmarked_lanes_cross_a_wide_junction_straight_and_turn_from_the_outer_lanes() {
+        let (bounds, stops) = junction();
+        let g = lanes(&bounds, &stops, &[], &LayoutConfig::default());
+        let ending = |p: P2| {
+            (0..g.lanes.len()).find(|&i| {
+                !g.lanes[i].in_intersection && norm(sub(*g.lanes[i].center.last().unwrap_or(&p), p)) < 1.0
+            })
+        };
+        let starting = |p: P2| {
+            (0..g.lanes.len())
+                .find(|&i| !g.lanes[i].in_intersection && norm(sub(g.lanes[i].center[0], p)) < 1.0)
+        };
+        let targets = |i: usize| -> Vec<usize> {
+            g.lanes[i]
+                .successors
+                .iter()
+                .filter(|&&c| g.lanes[c].in_intersection)
+                .flat_map(|&c| g.lanes[c].successors.clone())
+                .collect()
+        };
+        // Eastbound (arriving from the west arm, on its south side).
+        let inner = ending([-25.0, -1.6]).expect("eastbound inner lane");
+        let outer = ending([-25.0, -4.8]).expect("eastbound outer lane");
+        let mut want_inner =
+            vec![starting([25.0, -1.6]).expect("east exit"), starting([1.6, 25.0]).expect("north exit")];
+        let mut want_outer =
+            vec![starting([25.0, -4.8]).expect("east exit"), starting([-4.8, -25.0]).expect("south exit")];
+        let (mut got_inner, mut got_outer) = (targets(inner), targets(outer));
+        for v in [&mut want_inner, &mut want_outer, &mut got_inner, &mut got_outer] {
+            v.sort();
+        }
+        assert_eq!(got_inner, want_inner, "inner lane: straight across 50 m and left");
+        assert_eq!(got_outer, want_outer, "outer lane: straight across 50 m and right");
+    }
 }
