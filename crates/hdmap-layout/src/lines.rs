@@ -64,32 +64,49 @@ pub fn pair_doubles(pieces: Vec<LinePiece>) -> Vec<LinePiece> {
     use crate::geom::{closest_on, resample};
     const STEP_M: f64 = 0.5;
     let beside = |d: f64| (0.15..=0.45).contains(&d);
-    let (mut singles, mut out): (Vec<LinePiece>, Vec<LinePiece>) =
+    // `line` moved `half` metres to its left (`side` 1) or right (−1).
+    let shift = |line: &[P2], side: f64, half: f64| -> Vec<P2> {
+        (0..line.len())
+            .map(|k| {
+                let t = unit(sub(line[k.saturating_sub(1)], line[(k + 1).min(line.len() - 1)]));
+                [line[k][0] - t[1] * half * side, line[k][1] + t[0] * half * side]
+            })
+            .collect()
+    };
+    let (singles, mut out): (Vec<LinePiece>, Vec<LinePiece>) =
         pieces.into_iter().partition(|p| p.yellow && !p.double);
+    // Each single with, for a part left over from a pair, the side its partner was on and half
+    // the separation.
+    let mut singles: Vec<(LinePiece, Option<(f64, f64)>)> = singles.into_iter().map(|p| (p, None)).collect();
     // Parts of a piece outside samples `lo..=hi`, as pieces of their own when at least 1 m long.
-    let rest = |s: &[P2], lo: usize, hi: usize, like: &LinePiece| -> Vec<LinePiece> {
+    let rest = |s: &[P2], lo: usize, hi: usize, like: &LinePiece, hint: (f64, f64)| {
         [&s[..lo], &s[(hi + 1).min(s.len())..]]
             .into_iter()
             .filter(|part| part.len() >= 3)
-            .map(|part| LinePiece { line: part.to_vec(), ..like.clone() })
-            .collect()
+            .map(|part| (LinePiece { line: part.to_vec(), ..like.clone() }, Some(hint)))
+            .collect::<Vec<_>>()
+    };
+    // The side of `line` (+1: left) that `other` lies on, at sample `k`.
+    let side_of = |line: &[P2], k: usize, other: &[P2]| {
+        let t = sub(line[k.saturating_sub(1)], line[(k + 1).min(line.len() - 1)]);
+        if cross(t, sub(line[k], closest_on(line[k], other).0)) > 0.0 { 1.0 } else { -1.0 }
     };
     loop {
-        singles.sort_by(|a, b| b.len().total_cmp(&a.len()));
+        singles.sort_by(|a, b| b.0.len().total_cmp(&a.0.len()));
         let mut found = None;
         'outer: for i in 0..singles.len() {
             for j in i + 1..singles.len() {
-                let sb = resample(&singles[j].line, STEP_M);
-                let close = sb.iter().filter(|p| beside(closest_on(**p, &singles[i].line).1)).count();
-                if singles[j].len() >= 0.5 && close * 10 >= sb.len() * 7 {
+                let sb = resample(&singles[j].0.line, STEP_M);
+                let close = sb.iter().filter(|p| beside(closest_on(**p, &singles[i].0.line).1)).count();
+                if singles[j].0.len() >= 0.5 && close * 10 >= sb.len() * 7 {
                     found = Some((i, j));
                     break 'outer;
                 }
             }
         }
         let Some((i, j)) = found else { break };
-        let b = singles.remove(j);
-        let a = singles.remove(i);
+        let b = singles.remove(j).0;
+        let a = singles.remove(i).0;
         let sa = resample(&a.line, STEP_M);
         let sb = resample(&b.line, STEP_M);
         let near: Vec<(P2, f64)> = sa.iter().map(|p| closest_on(*p, &b.line)).collect();
@@ -98,24 +115,20 @@ pub fn pair_doubles(pieces: Vec<LinePiece>) -> Vec<LinePiece> {
         let mut seps: Vec<f64> = paired.iter().map(|&k| near[k].1).collect();
         seps.sort_by(f64::total_cmp);
         let half = 0.5 * seps[seps.len() / 2];
+        let side = side_of(&sa, lo, &b.line);
         // Along the longer piece: the midpoint with the shorter where it is beside it, else
-        // half the median separation toward its side.
+        // (a gap in the shorter) half the median separation toward its side.
+        let moved = shift(&sa[lo..=hi], side, half);
         let line: Vec<P2> = (lo..=hi)
             .map(|k| {
                 let (p, (o, d)) = (sa[k], near[k]);
-                if beside(d) {
-                    [0.5 * (p[0] + o[0]), 0.5 * (p[1] + o[1])]
-                } else {
-                    let t = unit(sub(sa[k.saturating_sub(1)], sa[(k + 1).min(sa.len() - 1)]));
-                    let side = if cross(t, sub(p, near[lo].0)) > 0.0 { 1.0 } else { -1.0 };
-                    [p[0] - t[1] * half * side, p[1] + t[0] * half * side]
-                }
+                if beside(d) { [0.5 * (p[0] + o[0]), 0.5 * (p[1] + o[1])] } else { moved[k - lo] }
             })
             .collect();
-        singles.extend(rest(&sa, lo, hi, &a));
+        singles.extend(rest(&sa, lo, hi, &a, (side, half)));
         let on_a: Vec<usize> = (0..sb.len()).filter(|&k| beside(closest_on(sb[k], &a.line).1)).collect();
         if let (Some(&blo), Some(&bhi)) = (on_a.first(), on_a.last()) {
-            singles.extend(rest(&sb, blo, bhi, &b));
+            singles.extend(rest(&sb, blo, bhi, &b, (side_of(&sb, blo, &a.line), half)));
         }
         if line.len() >= 2 {
             out.push(LinePiece {
@@ -129,11 +142,19 @@ pub fn pair_doubles(pieces: Vec<LinePiece>) -> Vec<LinePiece> {
     // A fragment of one of a double line's two lines (0.15–0.25 m from its middle) left over
     // beside a double piece is part of it.
     let doubles: Vec<Vec<P2>> = out.iter().filter(|p| p.double).map(|p| p.line.clone()).collect();
-    singles.retain(|p| {
+    singles.retain(|(p, _)| {
         let s = resample(&p.line, 0.25);
         !doubles.iter().any(|d| s.iter().filter(|q| closest_on(**q, d).1 <= 0.3).count() * 10 >= s.len() * 7)
     });
-    out.extend(singles);
+    // A short part left over from a pair (up to 5 m: where its partner line has a break) is the
+    // double line there, half the separation over. A longer one stays a single line: a double
+    // line may go on as a single one.
+    out.extend(singles.into_iter().map(|(p, hint)| match hint {
+        Some((side, half)) if p.len() <= 5.0 => {
+            LinePiece { line: shift(&p.line, side, half), width: 2.0 * half + p.width, double: true, ..p }
+        }
+        _ => p,
+    }));
     out
 }
 
@@ -466,6 +487,31 @@ mod tests {
         let xs = b.points.iter().map(|p| p[0]);
         let (lo, hi) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |a, x| (a.0.min(x), a.1.max(x)));
         assert!(lo < 0.5 && hi > 79.5, "it spans the paint: x {lo:.2}..{hi:.2}");
+    }
+
+    #[test]
+    fn a_break_in_one_line_of_a_curved_double_line_is_bridged_along_its_middle() {
+        // A double line on a 60 m radius arc (lines 0.32 m apart), the outer line whole, the
+        // inner one broken for 3 m in the middle.
+        let arc = |r: f64, a0: f64, a1: f64| -> LinePiece {
+            let n = ((a1 - a0) * r / 0.5).ceil() as usize;
+            let line = (0..=n)
+                .map(|k| a0 + (a1 - a0) * k as f64 / n as f64)
+                .map(|a| [r * a.cos(), r * a.sin()])
+                .collect();
+            LinePiece { line, yellow: true, width: 0.15, double: false }
+        };
+        let (r, gap) = (60.0, 3.0 / 60.0);
+        let pieces = vec![
+            arc(r + 0.16, 0.0, 1.0),
+            arc(r - 0.16, 0.0, 0.5 - gap / 2.0),
+            arc(r - 0.16, 0.5 + gap / 2.0, 1.0),
+        ];
+        let found = merge_doubles(boundaries(pair_doubles(pieces), &[], &LayoutConfig::default()));
+        assert_eq!(found.len(), 1, "one boundary: {found:?}");
+        assert_eq!(found[0].line_type, LineType::DoubleSolid);
+        let worst = found[0].points.iter().map(|p| (p[0].hypot(p[1]) - r).abs()).fold(0.0, f64::max);
+        assert!(worst < 0.02, "the line runs along the middle, the break too; worst offset {worst:.3} m");
     }
 
     #[test]
