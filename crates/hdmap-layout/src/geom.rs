@@ -42,9 +42,17 @@ pub fn seg_dist(p: P2, a: P2, b: P2) -> (f64, f64) {
     (norm(sub([a[0] + d[0] * u, a[1] + d[1] * u], p)), u)
 }
 
-/// Distance from `p` to a polyline.
+/// Distance from `p` to a polyline (infinite without a segment).
 pub fn polyline_dist(p: P2, line: &[P2]) -> f64 {
-    line.windows(2).map(|w| seg_dist(p, w[0], w[1]).0).fold(f64::INFINITY, f64::min)
+    if line.len() < 2 { f64::INFINITY } else { closest_on(p, line).1 }
+}
+
+/// Direction of travel along a polyline's point order at its start (`at_start`) or end,
+/// measured over its first or last `over_m` metres (a short end segment is noisy).
+pub fn end_heading(line: &[P2], at_start: bool, over_m: f64) -> P2 {
+    let pts: Vec<P2> = if at_start { line.to_vec() } else { line.iter().rev().copied().collect() };
+    let far = pts.iter().find(|q| norm(sub(**q, pts[0])) >= over_m).unwrap_or(&pts[pts.len() - 1]);
+    if at_start { unit(sub(pts[0], *far)) } else { unit(sub(*far, pts[0])) }
 }
 
 /// The point of a polyline closest to `p`, and its distance.

@@ -52,13 +52,10 @@ fn direction_at(line: &[P2], p: P2) -> P2 {
     best.1
 }
 
-/// Heading of a line at its end (or, `at_start`, into its start) over its last 10 m: a short
-/// last segment is noisy, and a connector across a 50 m junction magnifies a degree to almost
-/// a metre.
+/// Heading of a lane at its end (or, `at_start`, into its start) over its last 10 m: a
+/// connector across a 50 m junction magnifies a degree to almost a metre.
 fn heading(line: &[P2], at_start: bool) -> P2 {
-    let pts: Vec<P2> = if at_start { line.to_vec() } else { line.iter().rev().copied().collect() };
-    let far = pts.iter().find(|q| norm(sub(**q, pts[0])) >= 10.0).unwrap_or(&pts[pts.len() - 1]);
-    if at_start { unit(sub(pts[0], *far)) } else { unit(sub(*far, pts[0])) }
+    crate::geom::end_heading(line, at_start, 10.0)
 }
 
 /// A point midway between a boundary and the next one to its right, a lane width away.

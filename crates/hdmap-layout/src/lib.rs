@@ -585,14 +585,10 @@ fn find(ortho: &Path, cfg: &LayoutConfig) -> Result<(Findings, GeoRef, f64), Lay
         .filter(|b| b.points.len() >= 2)
         .flat_map(|b| {
             let yellow = b.color == hdmap_core::MarkingColor::Yellow;
-            // Direction over the last 2 m (a short last segment is noisy).
-            let end = |pts: Vec<P2>| {
-                let at = pts[pts.len() - 1];
-                let prev =
-                    pts.iter().rev().find(|q| geom::norm(geom::sub(**q, at)) >= 2.0).unwrap_or(&pts[0]);
-                marks::LineEnd { at, dir: geom::unit(geom::sub(at, *prev)), yellow }
-            };
-            [end(b.points.iter().rev().copied().collect()), end(b.points.clone())]
+            // Each end with the direction into the line over its last 2 m.
+            let end =
+                |pts: Vec<P2>| marks::LineEnd { at: pts[0], dir: geom::end_heading(&pts, true, 2.0), yellow };
+            [end(b.points.clone()), end(b.points.iter().rev().copied().collect())]
         })
         .collect();
     let polylines: Vec<&[P2]> = boundaries.iter().map(|b| b.points.as_slice()).collect();

@@ -93,10 +93,11 @@ pub fn pair_doubles(pieces: Vec<LinePiece>) -> Vec<LinePiece> {
     };
     loop {
         singles.sort_by(|a, b| b.0.len().total_cmp(&a.0.len()));
+        let samples: Vec<Vec<P2>> = singles.iter().map(|s| resample(&s.0.line, STEP_M)).collect();
         let mut found = None;
         'outer: for i in 0..singles.len() {
             for j in i + 1..singles.len() {
-                let sb = resample(&singles[j].0.line, STEP_M);
+                let sb = &samples[j];
                 let close = sb.iter().filter(|p| beside(closest_on(**p, &singles[i].0.line).1)).count();
                 if singles[j].0.len() >= 0.5 && close * 10 >= sb.len() * 7 {
                     found = Some((i, j));
@@ -105,10 +106,9 @@ pub fn pair_doubles(pieces: Vec<LinePiece>) -> Vec<LinePiece> {
             }
         }
         let Some((i, j)) = found else { break };
+        let (sa, sb) = (samples[i].clone(), samples[j].clone());
         let b = singles.remove(j).0;
         let a = singles.remove(i).0;
-        let sa = resample(&a.line, STEP_M);
-        let sb = resample(&b.line, STEP_M);
         let near: Vec<(P2, f64)> = sa.iter().map(|p| closest_on(*p, &b.line)).collect();
         let paired: Vec<usize> = (0..sa.len()).filter(|&k| beside(near[k].1)).collect();
         let (Some(&lo), Some(&hi)) = (paired.first(), paired.last()) else { continue };
