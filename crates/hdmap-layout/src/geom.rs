@@ -114,6 +114,16 @@ pub fn in_polygon(p: P2, ring: &[P2]) -> bool {
     inside
 }
 
+/// Distance from `p` to a polygon's outline.
+pub fn polygon_edge_dist(p: P2, ring: &[P2]) -> f64 {
+    (0..ring.len()).map(|k| seg_dist(p, ring[k], ring[(k + 1) % ring.len()]).0).fold(f64::INFINITY, f64::min)
+}
+
+/// Distance from `p` to a polygon: 0 inside, else to its outline.
+pub fn polygon_dist(p: P2, ring: &[P2]) -> f64 {
+    if in_polygon(p, ring) { 0.0 } else { polygon_edge_dist(p, ring) }
+}
+
 /// Do segments ab and cd intersect?
 pub fn segments_cross(a: P2, b: P2, c: P2, d: P2) -> bool {
     let o = |p: P2, q: P2, r: P2| cross(sub(p, q), sub(p, r));

@@ -9,6 +9,7 @@
 //! ([`lanes`]), and lifts every vertex to 3D from the DSM. The result is a
 //! [`hdmap_core::RoadLayout`] in the orthophoto's CRS.
 
+pub mod arrow_rows;
 pub mod config;
 pub mod geom;
 pub mod lanes;
@@ -516,7 +517,7 @@ fn all_pieces(ortho: &Path, cfg: &LayoutConfig) -> Result<(Vec<Piece>, GeoRef, f
     Ok((all, georef, gsd_m))
 }
 
-fn find(ortho: &Path, cfg: &LayoutConfig) -> Result<(Findings, GeoRef, f64), LayoutError> {
+fn find(ortho: &Path, cfg: &LayoutConfig, heights: &Heights) -> Result<(Findings, GeoRef, f64), LayoutError> {
     let (all, georef, gsd_m) = all_pieces(ortho, cfg)?;
     let all = with_support(all, cfg);
     // Crosswalk stripes first (in shadow a stripe may look as thin as a line), from every
@@ -608,6 +609,24 @@ fn find(ortho: &Path, cfg: &LayoutConfig) -> Result<(Findings, GeoRef, f64), Lay
             .min_by(|x, y| x.0.total_cmp(&y.0));
         near.is_some_and(|(d, dir)| d < 4.0 && geom::dot(dir, a.direction).abs() > 0.985)
     });
+    let stop_lines: Vec<&[P2]> = stops.iter().map(|s| s.points.as_slice()).collect();
+    arrows.retain(|a| !arrow_rows::turned_round(a, &stop_lines));
+    // Arrows read from their row: under parked cars (the DSM tells what is hidden), or joined
+    // to their lane line.
+    let lane_lines: Vec<arrow_rows::LaneLine<'_>> = boundaries
+        .iter()
+        .map(|b| arrow_rows::LaneLine {
+            points: &b.points,
+            yellow: b.color == hdmap_core::MarkingColor::Yellow,
+        })
+        .collect();
+    let z_at = |p: P2| heights.at(p);
+    let dsm: Option<&dyn Fn(P2) -> Option<f64>> = heights.raster.is_some().then_some(&z_at);
+    let read = arrow_rows::arrows_in_rows(&arrows, &lane_lines, &stop_lines, &all, gsd_m, dsm);
+    // A fragment of an arrow taken for a short line (the end of its shaft) is the arrow's.
+    boundaries
+        .retain(|b| !read.iter().any(|a| b.points.iter().all(|&p| geom::polygon_dist(p, &a.polygon) < 0.3)));
+    arrows.extend(read);
     let graph = lanes::lanes(&boundaries, &stops, &arrows, cfg);
     Ok((Findings { boundaries, stops, crosswalks, arrows, graph }, georef, gsd_m))
 }
@@ -689,6 +708,18 @@ impl Heights {
             .collect()
     }
 
+    /// The DSM's value in the cell holding `p`.
+    fn at(&self, p: P2) -> Option<f64> {
+        let (g, w, h, d) = self.raster.as_ref()?;
+        let c = g.world_to_pixel(p[0], p[1]);
+        let (x, y) = (c[0].floor(), c[1].floor());
+        if x < 0.0 || y < 0.0 || x as usize >= *w || y as usize >= *h {
+            return None;
+        }
+        let v = d[y as usize * w + x as usize] as f64;
+        v.is_finite().then_some(v)
+    }
+
     fn min_within(&self, p: P2, radius_m: f64) -> Option<f64> {
         let (g, w, h, d) = self.raster.as_ref()?;
         let cell = (g.geo_transform[1].powi(2) + g.geo_transform[4].powi(2)).sqrt();
@@ -765,14 +796,14 @@ pub fn extract_layout(
         }
     };
     let (ortho, dsm) = (ortho.as_path(), dsm.as_deref());
-    let (f, georef, _gsd) = find(ortho, cfg)?;
+    let heights = Heights::new(dsm)?;
+    let (f, georef, _gsd) = find(ortho, cfg, &heights)?;
     let epsg = georef.crs.epsg().ok_or_else(|| {
         io_input(ortho, format!("CRS {} has no EPSG code; the layout needs one", georef.crs))
     })?;
     let origin =
         GeoOrigin::new(epsg, [georef.geo_transform[0], georef.geo_transform[3], 0.0], vertical_datum)
             .map_err(|e| io_input(ortho, e.to_string()))?;
-    let heights = Heights::new(dsm)?;
     if dsm.is_none() {
         issues.warn(named.clone(), "no DSM: every height is 0");
     }

@@ -255,7 +255,8 @@ pub fn snap_crosswalk_to_edge_lines(cw: &mut FoundCrosswalk, lines: &[&[P2]]) {
     cw.polygon = vec![at(0.0, vlo), at(u_len, vlo), at(u_len, vhi), at(0.0, vhi)];
 }
 
-const KINDS: [ArrowKind; 5] = [
+/// The arrow kinds recognised (their glyphs: [`hdmap_core::layout::arrow_glyph`]).
+pub const ARROW_KINDS: [ArrowKind; 5] = [
     ArrowKind::Straight,
     ArrowKind::Left,
     ArrowKind::Right,
@@ -321,7 +322,7 @@ pub fn recognise_arrow(p: &Piece, gsd: f64) -> Option<FoundArrow> {
     };
     let iou_at = |cells: &[P2], dir: P2| iou_shifted(cells, dir, [0.0, 0.0]);
     let mut best: Option<FoundArrow> = None;
-    for kind in KINDS {
+    for kind in ARROW_KINDS {
         let glyph = hdmap_core::layout::arrow_glyph(kind);
         // Glyph cells (half-cell sampling), centred on the glyph's area centroid.
         let mut cells = Vec::new();
