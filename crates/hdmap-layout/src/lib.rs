@@ -3,7 +3,8 @@
 //! The sky half of hybrid mapping. [`extract_layout`] streams an orthophoto of any size by
 //! overlapping tiles (GDAL windows, in parallel), segments paint ([`segment`]), turns paint
 //! components into pieces ([`pieces`]), recognises stop lines, crosswalks and arrows
-//! ([`marks`]), chains line pieces into solid / dashed / double lane boundaries with their dash
+//! ([`marks`]; arrows under parked cars or joined to their lane line are read from their row,
+//! [`arrow_rows`]), chains line pieces into solid / dashed / double lane boundaries with their dash
 //! pattern, bridging occlusions but never across stop lines or crosswalks ([`lines`]), pairs
 //! boundaries into lanes with centre lines, successors, neighbours and junction movements
 //! ([`lanes`]), and lifts every vertex to 3D from the DSM. The result is a
