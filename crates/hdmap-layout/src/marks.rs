@@ -396,20 +396,24 @@ pub fn arrow_sized(p: &Piece) -> bool {
         && p.span > 1.5 * p.width
 }
 
-/// An end of a lane boundary: position, direction of travel into the end (unit), yellow.
+/// How far short of a stop line a lane line may end and still tell how far the stop line
+/// reaches, m.
+const SHORT_END_M: f64 = 10.0;
+
+/// An end of a lane boundary: position, direction from the end into the line (unit), yellow.
 #[derive(Debug, Clone, Copy)]
 pub struct LineEnd {
     /// End point.
     pub at: P2,
-    /// Direction along the line towards the end.
+    /// Direction from the end into the line.
     pub dir: P2,
     /// Yellow (centre line): a stop line ends there.
     pub yellow: bool,
 }
 
 /// Keeps the stop-line candidates that lane lines end at, merges collinear pieces of one stop
-/// line (a car may hide part of it) and extends each across the lane lines ending at it, up to
-/// the yellow centre line. A bright bar with no lane line ending at it (a kerb, a roof edge, a
+/// line (a car may hide part of it) and extends each across the lane lines ending at it (or
+/// ending up to [`SHORT_END_M`] short of it on its approach), up to the yellow centre line. A bright bar with no lane line ending at it (a kerb, a roof edge, a
 /// pole's lit side) is dropped.
 pub fn confirm_stop_lines(cands: &[FoundStopLine], ends: &[LineEnd], lines: &[&[P2]]) -> Vec<FoundStopLine> {
     // Each candidate as (centre, axis, [lo, hi] along the axis, width).
@@ -497,6 +501,19 @@ pub fn confirm_stop_lines(cands: &[FoundStopLine], ends: &[LineEnd], lines: &[&[
             ends.iter().filter_map(|e| meets(b, e).map(|u| (u, e.yellow))).collect();
         if !us.iter().any(|&(u, _)| u > b.lo - 1.0 && u < b.hi + 1.0) {
             continue;
+        }
+        // Lines may also stop short of the stop line, on the approach side, where the mask
+        // lost their last metres (a shadow's edge, a car): their ends still tell how far the
+        // stop line reaches (only for extending it, not for confirming it).
+        if pos != neg {
+            us.extend(ends.iter().filter_map(|e| {
+                let (u, v) = frame(b, e.at);
+                let perp = (e.dir[0] * b.a[0] + e.dir[1] * b.a[1]).abs() < 0.15;
+                // Leaving the line past its end moves toward the bar.
+                let toward = (-e.dir[0] * b.a[1] + e.dir[1] * b.a[0]) * v > 0.0;
+                (perp && toward && (v > 0.0) == pos && (1.5..=SHORT_END_M).contains(&v.abs()))
+                    .then_some((u, e.yellow))
+            }));
         }
         us.sort_by(|x, y| x.0.total_cmp(&y.0));
         let (mut lo, mut hi) = (b.lo, b.hi);
@@ -611,6 +628,37 @@ mod tests {
         let mut kept = cw.clone();
         snap_crosswalk_to_edge_lines(&mut kept, &[&fragment]);
         assert_eq!(extent(&kept, 0), extent(cw, 0));
+    }
+
+    /// The end at (`x_end`, `y`) of a lane line coming from −x (its direction points back into
+    /// the line).
+    fn end_at(x_end: f64, y: f64, yellow: bool) -> LineEnd {
+        LineEnd { at: [x_end, y], dir: [-1.0, 0.0], yellow }
+    }
+
+    #[test]
+    fn a_stop_line_reaches_a_lane_line_that_stops_short_of_it_on_its_approach() {
+        // Three lanes approach a stop line at x = 0 from −x: the yellow centre line at y = 10.5
+        // and lane lines at y = 7 and 3.5 end on it; the edge line at y = 0 lost its last 9 m
+        // (a shadow's edge). The stop line's bar was found only from y = 10.5 to 3.3.
+        let cands = [FoundStopLine { points: vec![[0.0, 10.5], [0.0, 3.3]], width_m: 0.45 }];
+        let mut ends = vec![end_at(-0.2, 10.5, true), end_at(-0.2, 7.0, false), end_at(-0.2, 3.5, false)];
+        let reach = |ends: &[LineEnd]| {
+            let s = confirm_stop_lines(&cands, ends, &[]);
+            assert_eq!(s.len(), 1, "{s:?}");
+            let ys = [s[0].points[0][1], s[0].points[1][1]];
+            (ys[0].min(ys[1]), ys[0].max(ys[1]))
+        };
+        assert!((reach(&ends).0 - 3.3).abs() < 0.25, "{:?}", reach(&ends));
+        ends.push(end_at(-9.0, 0.0, false));
+        let (lo, hi) = reach(&ends);
+        assert!(lo.abs() < 0.05 && (hi - 10.5).abs() < 0.05, "to the edge line: {lo} {hi}");
+        // A line that ends short on the far side (beyond the stop line, in the junction) says
+        // nothing about it; nor does one that ends farther than 10 m short.
+        let far_side = [&ends[..3], &[LineEnd { at: [9.0, 0.0], dir: [1.0, 0.0], yellow: false }]].concat();
+        assert!((reach(&far_side).0 - 3.3).abs() < 0.25);
+        let too_far = [&ends[..3], &[end_at(-12.0, 0.0, false)]].concat();
+        assert!((reach(&too_far).0 - 3.3).abs() < 0.25);
     }
 }
 

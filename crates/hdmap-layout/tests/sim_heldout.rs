@@ -62,7 +62,7 @@ fn held_out_scene_classical_and_learned_side_by_side() {
             ("solid_line", 0.93),
             ("dashed_line", 0.9),
             ("double_line", 0.95),
-            ("stop_line", 0.9),
+            ("stop_line", 0.95),
             ("crosswalk", 0.95),
             ("arrow", 0.85),
         ] {
