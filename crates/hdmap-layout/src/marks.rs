@@ -413,8 +413,9 @@ pub struct LineEnd {
 
 /// Keeps the stop-line candidates that lane lines end at, merges collinear pieces of one stop
 /// line (a car may hide part of it) and extends each across the lane lines ending at it (or
-/// ending up to [`SHORT_END_M`] short of it on its approach), up to the yellow centre line. A bright bar with no lane line ending at it (a kerb, a roof edge, a
-/// pole's lit side) is dropped.
+/// ending up to [`SHORT_END_M`] short of it on its approach), up to the yellow centre line. A
+/// bright bar with no lane line ending at it (a kerb, a roof edge, a pole's lit side) is
+/// dropped.
 pub fn confirm_stop_lines(cands: &[FoundStopLine], ends: &[LineEnd], lines: &[&[P2]]) -> Vec<FoundStopLine> {
     // Each candidate as (centre, axis, [lo, hi] along the axis, width).
     struct Bar {
