@@ -12,7 +12,8 @@
 //!   standing on the road), and the road under it is unknown, not bare.
 //!
 //! At each place where a neighbour's arrow would be, every glyph is fitted to the paint of the
-//! visible road only. An arrow is added where one glyph explains that paint well, clearly better
+//! visible road only (the paint pieces, and a second detector's raw paint if one is given:
+//! a fragment beside a car may be too small or too one-sided for the piece filters). An arrow is added where one glyph explains that paint well, clearly better
 //! than any other glyph (a bare shaft fits every kind and tells none). Without a DSM nothing
 //! counts as hidden, and only arrows joined to a line are read.
 //!
@@ -67,14 +68,20 @@ struct Slot {
     edges_v: [f64; 2],
 }
 
+/// More paint for a slot: the pixel centres (on the orthophoto's lattice) a second paint
+/// detector marks within the box of the given corners.
+pub type MorePaint<'a> = &'a dyn Fn([P2; 4]) -> Vec<P2>;
+
 /// Arrows in the rows of the `seen` ones (see the module doc), in lanes between `lines`, for
 /// approaches with one of `stop_lines`. `pieces` are the paint pieces (pixel centres on the
-/// lattice of the orthophoto, whose pixel size is `gsd`); `surface_z` is the DSM, if there is one.
+/// lattice of a north-up orthophoto with square pixels of size `gsd`); `more_paint`, if given,
+/// adds a second detector's paint in each slot; `surface_z` is the DSM, if there is one.
 pub fn arrows_in_rows(
     seen: &[FoundArrow],
     lines: &[LaneLine<'_>],
     stop_lines: &[&[P2]],
     pieces: &[Piece],
+    more_paint: Option<MorePaint<'_>>,
     gsd: f64,
     surface_z: Option<&dyn Fn(P2) -> Option<f64>>,
 ) -> Vec<FoundArrow> {
@@ -96,7 +103,7 @@ pub fn arrows_in_rows(
                 let c = sub(s.tail, crate::geom::polygon_centroid(&a.polygon));
                 cross(s.dir, c).abs() < 1.2 && (-2.0..=7.0).contains(&dot(s.dir, c))
             });
-            if !taken && let Some(a) = fit_slot(&s, pieces, gsd, surface_z) {
+            if !taken && let Some(a) = fit_slot(&s, pieces, more_paint, gsd, surface_z) {
                 seeds.push(a.clone());
                 found.push(a);
             }
@@ -222,6 +229,7 @@ fn lattice(q: P2, origin: P2, gsd: f64) -> (i64, i64) {
 fn fit_slot(
     s: &Slot,
     pieces: &[Piece],
+    more_paint: Option<MorePaint<'_>>,
     gsd: f64,
     surface_z: Option<&dyn Fn(P2) -> Option<f64>>,
 ) -> Option<FoundArrow> {
@@ -274,10 +282,16 @@ fn fit_slot(
             }
         }
     }
-    let r = reference?;
-    // Every lattice pixel of the box with what it shows, in the slot's (u, v).
     let corners = [[u0, -vmax], [u0, vmax], [u1, -vmax], [u1, vmax]]
         .map(|[u, v]| [s.tail[0] + dir[0] * u + n[0] * v, s.tail[1] + dir[1] * u + n[1] * v]);
+    for q in more_paint.map(|f| f(corners)).unwrap_or_default() {
+        if in_box(q) {
+            let r = *reference.get_or_insert(q);
+            paint.insert(lattice(q, r, gsd));
+        }
+    }
+    let r = reference?;
+    // Every lattice pixel of the box with what it shows, in the slot's (u, v).
     let lo = corners.iter().fold((i64::MAX, i64::MAX), |m, c| {
         let k = lattice(*c, r, gsd);
         (m.0.min(k.0), m.1.min(k.1))
@@ -426,12 +440,13 @@ mod tests {
     fn read(
         seen: &[FoundArrow],
         pieces: &[Piece],
+        more: Option<MorePaint<'_>>,
         dsm: Option<&dyn Fn(P2) -> Option<f64>>,
     ) -> Vec<FoundArrow> {
         let r = road();
         let lines: Vec<LaneLine<'_>> =
             r.line_pts.iter().map(|p| LaneLine { points: p, yellow: false }).collect();
-        arrows_in_rows(seen, &lines, &[r.stop.as_slice()], pieces, GSD, dsm)
+        arrows_in_rows(seen, &lines, &[r.stop.as_slice()], pieces, more, GSD, dsm)
     }
 
     fn tail_error(a: &FoundArrow, tail: P2) -> f64 {
@@ -454,7 +469,7 @@ mod tests {
             [0.0, 3.5, 7.0, 10.5].iter().map(|&y| paint(&[line_strip(y)], &cars)).collect();
         pieces.push(paint(&shapes, &cars));
         let seen = [arrow(ArrowKind::Straight, [10.0, 5.25])];
-        let found = read(&seen, &pieces, Some(&z));
+        let found = read(&seen, &pieces, None, Some(&z));
         assert_eq!(found.len(), 2, "{found:?}");
         for (kind, tail) in [(ArrowKind::Left, [10.0, 8.75]), (ArrowKind::StraightRight, [10.0, 1.75])] {
             let a = found.iter().find(|a| a.kind == kind).unwrap_or_else(|| panic!("no {kind:?}: {found:?}"));
@@ -462,7 +477,32 @@ mod tests {
             assert!(a.direction[0] > 0.999);
         }
         // Without the DSM the cars' roofs are bare road where the glyphs need paint.
-        assert!(read(&seen, &pieces, None).is_empty());
+        assert!(read(&seen, &pieces, None, None).is_empty());
+    }
+
+    #[test]
+    fn a_second_detectors_paint_counts_in_a_slot() {
+        // As above, but the pieces lack the hidden arrows' fragments (a segmenter that left
+        // them out); the second detector marks them.
+        let cars = |q: P2| in_rect(q, 9.0, 7.4, 14.0, 9.9) || in_rect(q, 11.2, 0.95, 16.0, 2.6);
+        let z = |q: P2| Some(if cars(q) { 1.5 } else { 0.0 });
+        let hidden = [placed(ArrowKind::Left, [10.0, 8.75]), placed(ArrowKind::StraightRight, [10.0, 1.75])];
+        let fragments = paint(&hidden, &cars).pts;
+        let mut pieces: Vec<Piece> =
+            [0.0, 3.5, 7.0, 10.5].iter().map(|&y| paint(&[line_strip(y)], &cars)).collect();
+        pieces.push(paint(&[placed(ArrowKind::Straight, [10.0, 5.25])], &cars));
+        let seen = [arrow(ArrowKind::Straight, [10.0, 5.25])];
+        assert!(read(&seen, &pieces, None, Some(&z)).is_empty(), "the pieces alone show nothing");
+        // The detector answers for the slot's box (here: every fragment within its x range).
+        let more = |c: [P2; 4]| {
+            let x0 = c.iter().map(|p| p[0]).fold(f64::INFINITY, f64::min);
+            let x1 = c.iter().map(|p| p[0]).fold(f64::NEG_INFINITY, f64::max);
+            fragments.iter().copied().filter(|q| (x0..=x1).contains(&q[0])).collect()
+        };
+        let found = read(&seen, &pieces, Some(&more), Some(&z));
+        let kinds: Vec<ArrowKind> = found.iter().map(|a| a.kind).collect();
+        assert_eq!(kinds.len(), 2, "{found:?}");
+        assert!(kinds.contains(&ArrowKind::Left) && kinds.contains(&ArrowKind::StraightRight), "{kinds:?}");
     }
 
     #[test]
@@ -476,7 +516,7 @@ mod tests {
         let mut pieces: Vec<Piece> =
             [0.0, 3.5, 7.0, 10.5].iter().map(|&y| paint(&[line_strip(y)], &cars)).collect();
         pieces.push(paint(&shapes, &cars));
-        let found = read(&[arrow(ArrowKind::Straight, [10.0, 5.25])], &pieces, Some(&z));
+        let found = read(&[arrow(ArrowKind::Straight, [10.0, 5.25])], &pieces, None, Some(&z));
         assert!(found.is_empty(), "{found:?}");
     }
 
@@ -488,7 +528,7 @@ mod tests {
             [0.0, 3.5, 7.0].iter().map(|&y| paint(&[line_strip(y)], &|_| false)).collect();
         pieces.push(paint(&shapes, &|_| false));
         pieces.push(paint(&[placed(ArrowKind::Straight, [10.0, 5.25])], &|_| false));
-        let found = read(&[arrow(ArrowKind::Straight, [10.0, 5.25])], &pieces, None);
+        let found = read(&[arrow(ArrowKind::Straight, [10.0, 5.25])], &pieces, None, None);
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].kind, ArrowKind::Left);
         assert!(tail_error(&found[0], [10.0, 8.95]) < 0.1, "{:?}", tail_of(&found[0]));

@@ -623,13 +623,63 @@ fn find(ortho: &Path, cfg: &LayoutConfig, heights: &Heights) -> Result<(Findings
         .collect();
     let z_at = |p: P2| heights.at(p);
     let dsm: Option<&dyn Fn(P2) -> Option<f64>> = heights.raster.is_some().then_some(&z_at);
-    let read = arrow_rows::arrows_in_rows(&arrows, &lane_lines, &stop_lines, &all, gsd_m, dsm);
-    // A fragment of an arrow taken for a short line (the end of its shaft) is the arrow's.
-    boundaries
-        .retain(|b| !read.iter().any(|a| b.points.iter().all(|&p| geom::polygon_dist(p, &a.polygon) < 0.3)));
-    arrows.extend(read);
+    // A slot reads paint from the pieces and from the raw contrast mask. The piece filters
+    // (size, dark ground on both sides, a line in line) tell marks from clutter anywhere, but
+    // a fragment beside a car has the car on one side and may be a few pixels; in a slot the
+    // glyph fit tells them apart. With the U-Net, the contrast mask also has what the net
+    // leaves out beside a car (the tip of a head).
+    let contrast = |corners: [P2; 4]| contrast_paint(ortho, &georef, gsd_m, cfg, corners);
+    // (The slots work on the pixel lattice of a north-up orthophoto with square pixels.)
+    let g = &georef.geo_transform;
+    let north_up = g[2] == 0.0 && g[4] == 0.0 && (g[1].abs() - g[5].abs()).abs() < 1e-6 * g[1].abs();
+    if north_up {
+        let read =
+            arrow_rows::arrows_in_rows(&arrows, &lane_lines, &stop_lines, &all, Some(&contrast), gsd_m, dsm);
+        // A fragment of an arrow taken for a short line (the end of its shaft) is the arrow's.
+        boundaries.retain(|b| {
+            !read.iter().any(|a| b.points.iter().all(|&p| geom::polygon_dist(p, &a.polygon) < 0.3))
+        });
+        arrows.extend(read);
+    }
     let graph = lanes::lanes(&boundaries, &stops, &arrows, cfg);
     Ok((Findings { boundaries, stops, crosswalks, arrows, graph }, georef, gsd_m))
+}
+
+/// The classical segmenter's paint (pixel centres) in the box of `corners`, read from the
+/// orthophoto with a margin for its background filter; none where the read fails.
+fn contrast_paint(ortho: &Path, georef: &GeoRef, gsd: f64, cfg: &LayoutConfig, corners: [P2; 4]) -> Vec<P2> {
+    let Ok(r) = Raster::open(ortho) else { return Vec::new() };
+    let margin = (cfg.stroke_max_m / gsd).ceil() + 2.0;
+    let px: Vec<[f64; 2]> = corners.iter().map(|c| georef.world_to_pixel(c[0], c[1])).collect();
+    let lo = |k: usize| (px.iter().map(|p| p[k]).fold(f64::INFINITY, f64::min) - margin).floor().max(0.0);
+    let hi = |k: usize, n: usize| {
+        (px.iter().map(|p| p[k]).fold(f64::NEG_INFINITY, f64::max) + margin).ceil().min(n as f64)
+    };
+    let (c0, r0, c1, r1) = (lo(0), lo(1), hi(0, r.info.width), hi(1, r.info.height));
+    if c1 <= c0 || r1 <= r0 {
+        return Vec::new();
+    }
+    let win =
+        Window { col: c0 as usize, row: r0 as usize, width: (c1 - c0) as usize, height: (r1 - r0) as usize };
+    let Ok(bands) = (1..=3).map(|b| r.read_window::<u8>(b, win)).collect::<Result<Vec<_>, _>>() else {
+        return Vec::new();
+    };
+    let mut rgb = Vec::with_capacity(win.width * win.height * 3);
+    for ((r, g), b) in bands[0].iter().zip(&bands[1]).zip(&bands[2]).take(win.width * win.height) {
+        rgb.extend([*r, *g, *b]);
+    }
+    let mask = segment::Classical { cfg: cfg.clone() }
+        .segment(&RgbTile { w: win.width, h: win.height, rgb: &rgb }, gsd);
+    mask.iter()
+        .enumerate()
+        .filter(|(_, c)| **c != segment::PaintClass::None)
+        .map(|(i, _)| {
+            georef.pixel_to_world(
+                (win.col + i % win.width) as f64 + 0.5,
+                (win.row + i / win.width) as f64 + 0.5,
+            )
+        })
+        .collect()
 }
 
 /// Pieces whose two sides differ (see `tile_pieces`) are kept only when they are line pieces

@@ -64,7 +64,8 @@ fn held_out_scene_classical_and_learned_side_by_side() {
             ("double_line", 0.95),
             ("stop_line", 0.95),
             ("crosswalk", 0.95),
-            ("arrow", 0.85),
+            // Arrows under parked cars are read from their row (the 0.9).
+            ("arrow", 0.9),
         ] {
             assert!(class(r, cls).f1 >= f1, "{name} {cls}: {:?}", class(r, cls));
         }
@@ -85,10 +86,6 @@ fn held_out_scene_classical_and_learned_side_by_side() {
         assert!(r.topology.neighbour[2] >= 0.8, "{name} neighbours {:?}", r.topology);
         assert!(r.topology.successor[2] >= 0.95, "{name} successors {:?}", r.topology);
     }
-    // Arrows under parked cars are read from their row where the paint mask shows a fragment
-    // that tells their kind (the classical mask shows the head's tip beside a car; the U-Net
-    // does not): the 0.9 for the classical baseline.
-    assert!(class(&classical, "arrow").f1 >= 0.9, "classical arrows: {:?}", class(&classical, "arrow"));
     // The targets the learned model meets: lines and stop lines F1 ≥ 0.95.
     for cls in ["solid_line", "dashed_line", "double_line", "stop_line"] {
         assert!(class(&learned, cls).f1 >= 0.95, "learned {cls}: {:?}", class(&learned, cls));
