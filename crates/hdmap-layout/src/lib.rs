@@ -78,12 +78,7 @@ fn tile_pieces(
     win: Window,
     core: [usize; 4],
 ) -> Result<Vec<Piece>, LayoutError> {
-    let r = Raster::open(ortho)?;
-    let bands: Vec<Vec<u8>> = (1..=3).map(|b| r.read_window::<u8>(b, win)).collect::<Result<_, _>>()?;
-    let mut rgb = Vec::with_capacity(win.width * win.height * 3);
-    for ((r, g), b) in bands[0].iter().zip(&bands[1]).zip(&bands[2]).take(win.width * win.height) {
-        rgb.extend([*r, *g, *b]);
-    }
+    let rgb = read_rgb(&Raster::open(ortho)?, win)?;
     let mask = seg.segment(&RgbTile { w: win.width, h: win.height, rgb: &rgb }, gsd);
     let lum = |x: usize, y: usize| {
         let p = &rgb[(y * win.width + x) * 3..(y * win.width + x) * 3 + 3];
@@ -645,6 +640,16 @@ fn find(ortho: &Path, cfg: &LayoutConfig, heights: &Heights) -> Result<(Findings
     Ok((Findings { boundaries, stops, crosswalks, arrows, graph }, georef, gsd_m))
 }
 
+/// Bands 1–3 of a window, interleaved RGB.
+fn read_rgb(r: &Raster, win: Window) -> Result<Vec<u8>, LayoutError> {
+    let bands: Vec<Vec<u8>> = (1..=3).map(|b| r.read_window::<u8>(b, win)).collect::<Result<_, _>>()?;
+    let mut rgb = Vec::with_capacity(win.width * win.height * 3);
+    for ((r, g), b) in bands[0].iter().zip(&bands[1]).zip(&bands[2]).take(win.width * win.height) {
+        rgb.extend([*r, *g, *b]);
+    }
+    Ok(rgb)
+}
+
 /// The classical segmenter's paint (pixel centres) in the box of `corners`, read from the
 /// orthophoto with a margin for its background filter; none where the read fails.
 fn contrast_paint(ortho: &Path, georef: &GeoRef, gsd: f64, cfg: &LayoutConfig, corners: [P2; 4]) -> Vec<P2> {
@@ -661,13 +666,7 @@ fn contrast_paint(ortho: &Path, georef: &GeoRef, gsd: f64, cfg: &LayoutConfig, c
     }
     let win =
         Window { col: c0 as usize, row: r0 as usize, width: (c1 - c0) as usize, height: (r1 - r0) as usize };
-    let Ok(bands) = (1..=3).map(|b| r.read_window::<u8>(b, win)).collect::<Result<Vec<_>, _>>() else {
-        return Vec::new();
-    };
-    let mut rgb = Vec::with_capacity(win.width * win.height * 3);
-    for ((r, g), b) in bands[0].iter().zip(&bands[1]).zip(&bands[2]).take(win.width * win.height) {
-        rgb.extend([*r, *g, *b]);
-    }
+    let Ok(rgb) = read_rgb(&r, win) else { return Vec::new() };
     let mask = segment::Classical { cfg: cfg.clone() }
         .segment(&RgbTile { w: win.width, h: win.height, rgb: &rgb }, gsd);
     mask.iter()
