@@ -13,8 +13,9 @@
 //!
 //! At each place where a neighbour's arrow would be, every glyph is fitted to the paint of the
 //! visible road only (the paint pieces, and a second detector's raw paint if one is given:
-//! a fragment beside a car may be too small or too one-sided for the piece filters). An arrow is added where one glyph explains that paint well, clearly better
-//! than any other glyph (a bare shaft fits every kind and tells none). Without a DSM nothing
+//! a fragment beside a car may be too small or too one-sided for the piece filters). An arrow
+//! is added where one glyph explains that paint well, clearly better than any other glyph (a
+//! bare shaft fits every kind and tells none). Without a DSM nothing
 //! counts as hidden, and only arrows joined to a line are read.
 //!
 //! An arrow points at its stop line: one that points away from the stop line behind it is a
@@ -68,6 +69,14 @@ struct Slot {
     edges_v: [f64; 2],
 }
 
+/// The DSM, as the slots need it.
+pub trait Surface {
+    /// Height of the surface at `p`.
+    fn z_at(&self, p: P2) -> Option<f64>;
+    /// The lowest surface within `radius_m` of `p`.
+    fn lowest_within(&self, p: P2, radius_m: f64) -> Option<f64>;
+}
+
 /// More paint for a slot: the pixel centres (on the orthophoto's lattice) a second paint
 /// detector marks within the box of the given corners.
 pub type MorePaint<'a> = &'a dyn Fn([P2; 4]) -> Vec<P2>;
@@ -75,7 +84,7 @@ pub type MorePaint<'a> = &'a dyn Fn([P2; 4]) -> Vec<P2>;
 /// Arrows in the rows of the `seen` ones (see the module doc), in lanes between `lines`, for
 /// approaches with one of `stop_lines`. `pieces` are the paint pieces (pixel centres on the
 /// lattice of a north-up orthophoto with square pixels of size `gsd`); `more_paint`, if given,
-/// adds a second detector's paint in each slot; `surface_z` is the DSM, if there is one.
+/// adds a second detector's paint in each slot; `surface` is the DSM, if there is one.
 pub fn arrows_in_rows(
     seen: &[FoundArrow],
     lines: &[LaneLine<'_>],
@@ -83,7 +92,7 @@ pub fn arrows_in_rows(
     pieces: &[Piece],
     more_paint: Option<MorePaint<'_>>,
     gsd: f64,
-    surface_z: Option<&dyn Fn(P2) -> Option<f64>>,
+    surface: Option<&dyn Surface>,
 ) -> Vec<FoundArrow> {
     let mut found: Vec<FoundArrow> = Vec::new();
     let mut tried: Vec<P2> = Vec::new();
@@ -103,7 +112,7 @@ pub fn arrows_in_rows(
                 let c = sub(s.tail, crate::geom::polygon_centroid(&a.polygon));
                 cross(s.dir, c).abs() < 1.2 && (-2.0..=7.0).contains(&dot(s.dir, c))
             });
-            if !taken && let Some(a) = fit_slot(&s, pieces, more_paint, gsd, surface_z) {
+            if !taken && let Some(a) = fit_slot(&s, pieces, more_paint, gsd, surface) {
                 seeds.push(a.clone());
                 found.push(a);
             }
@@ -231,7 +240,7 @@ fn fit_slot(
     pieces: &[Piece],
     more_paint: Option<MorePaint<'_>>,
     gsd: f64,
-    surface_z: Option<&dyn Fn(P2) -> Option<f64>>,
+    surface: Option<&dyn Surface>,
 ) -> Option<FoundArrow> {
     let (dir, n) = (s.dir, [-s.dir[1], s.dir[0]]);
     let (u0, u1, vmax) = (-0.5 - ALONG_SEARCH_M, 5.5 + ALONG_SEARCH_M, 2.0);
@@ -239,27 +248,14 @@ fn fit_slot(
     // What stands on the road hides it: a surface over `RAISED_M` above the road's height (the
     // lowest surface near the slot; a car is 4–5 m by 2 m), within a few centimetres (the
     // DSM's cells are coarser than the orthophoto's pixels). Off the DSM is hidden too.
-    let ground = surface_z.map(|z_at| {
-        let k = (3.5f64 / 0.25) as i64;
-        let mut ground = f64::INFINITY;
-        for i in -k..=k {
-            for j in -k..=k {
-                if i * i + j * j <= k * k
-                    && let Some(z) = z_at([mid[0] + i as f64 * 0.25, mid[1] + j as f64 * 0.25])
-                {
-                    ground = ground.min(z);
-                }
-            }
-        }
-        ground
-    });
-    if ground.is_some_and(|g| !g.is_finite()) {
-        return None;
-    }
-    let raised = |p: P2| match (surface_z, ground) {
-        (Some(z_at), Some(g)) => [[0.0, 0.0], [0.12, 0.0], [-0.12, 0.0], [0.0, 0.12], [0.0, -0.12]]
+    let ground = match surface {
+        Some(dsm) => Some(dsm.lowest_within(mid, 3.5)?),
+        None => None,
+    };
+    let raised = |p: P2| match (surface, ground) {
+        (Some(dsm), Some(g)) => [[0.0, 0.0], [0.12, 0.0], [-0.12, 0.0], [0.0, 0.12], [0.0, -0.12]]
             .iter()
-            .any(|o| z_at([p[0] + o[0], p[1] + o[1]]).is_none_or(|z| z > g + RAISED_M)),
+            .any(|o| dsm.z_at([p[0] + o[0], p[1] + o[1]]).is_none_or(|z| z > g + RAISED_M)),
         _ => false,
     };
     // Paint pixels in the slot's box, on the lattice of the orthophoto's pixel centres.
@@ -433,6 +429,19 @@ mod tests {
         }
     }
 
+    /// A flat road at height 0 with cars 1.5 m high on it.
+    struct Cars<F: Fn(P2) -> bool>(F);
+
+    impl<F: Fn(P2) -> bool> Surface for Cars<F> {
+        fn z_at(&self, p: P2) -> Option<f64> {
+            Some(if (self.0)(p) { 1.5 } else { 0.0 })
+        }
+        fn lowest_within(&self, _: P2, _: f64) -> Option<f64> {
+            // (Every slot of these scenes has road around it.)
+            Some(0.0)
+        }
+    }
+
     fn in_rect(q: P2, x0: f64, y0: f64, x1: f64, y1: f64) -> bool {
         (x0..=x1).contains(&q[0]) && (y0..=y1).contains(&q[1])
     }
@@ -441,7 +450,7 @@ mod tests {
         seen: &[FoundArrow],
         pieces: &[Piece],
         more: Option<MorePaint<'_>>,
-        dsm: Option<&dyn Fn(P2) -> Option<f64>>,
+        dsm: Option<&dyn Surface>,
     ) -> Vec<FoundArrow> {
         let r = road();
         let lines: Vec<LaneLine<'_>> =
@@ -459,7 +468,7 @@ mod tests {
         // straight-right arrow whose straight head and the middle of its shaft are under a car;
         // its tail and its right head show.
         let cars = |q: P2| in_rect(q, 9.0, 7.4, 14.0, 9.9) || in_rect(q, 11.2, 0.95, 16.0, 2.6);
-        let z = |q: P2| Some(if cars(q) { 1.5 } else { 0.0 });
+        let z = Cars(cars);
         let shapes = vec![
             placed(ArrowKind::Straight, [10.0, 5.25]),
             placed(ArrowKind::Left, [10.0, 8.75]),
@@ -485,7 +494,7 @@ mod tests {
         // As above, but the pieces lack the hidden arrows' fragments (a segmenter that left
         // them out); the second detector marks them.
         let cars = |q: P2| in_rect(q, 9.0, 7.4, 14.0, 9.9) || in_rect(q, 11.2, 0.95, 16.0, 2.6);
-        let z = |q: P2| Some(if cars(q) { 1.5 } else { 0.0 });
+        let z = Cars(cars);
         let hidden = [placed(ArrowKind::Left, [10.0, 8.75]), placed(ArrowKind::StraightRight, [10.0, 1.75])];
         let fragments = paint(&hidden, &cars).pts;
         let mut pieces: Vec<Piece> =
@@ -510,7 +519,7 @@ mod tests {
         // Lane 1: only the first 2 m of a straight-right arrow's shaft show (every glyph has
         // that shaft). Lane 3: a car, and no arrow under it.
         let cars = |q: P2| in_rect(q, 12.0, 0.3, 17.0, 3.2) || in_rect(q, 9.0, 7.4, 14.0, 9.9);
-        let z = |q: P2| Some(if cars(q) { 1.5 } else { 0.0 });
+        let z = Cars(cars);
         let shapes =
             vec![placed(ArrowKind::Straight, [10.0, 5.25]), placed(ArrowKind::StraightRight, [10.0, 1.75])];
         let mut pieces: Vec<Piece> =

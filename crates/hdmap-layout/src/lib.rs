@@ -616,14 +616,14 @@ fn find(ortho: &Path, cfg: &LayoutConfig, heights: &Heights) -> Result<(Findings
             yellow: b.color == hdmap_core::MarkingColor::Yellow,
         })
         .collect();
-    let z_at = |p: P2| heights.at(p);
-    let dsm: Option<&dyn Fn(P2) -> Option<f64>> = heights.raster.is_some().then_some(&z_at);
+    let dsm: Option<&dyn arrow_rows::Surface> = heights.raster.is_some().then_some(heights);
     // A slot reads paint from the pieces and from the raw contrast mask. The piece filters
     // (size, dark ground on both sides, a line in line) tell marks from clutter anywhere, but
     // a fragment beside a car has the car on one side and may be a few pixels; in a slot the
     // glyph fit tells them apart. With the U-Net, the contrast mask also has what the net
     // leaves out beside a car (the tip of a head).
-    let contrast = |corners: [P2; 4]| contrast_paint(ortho, &georef, gsd_m, cfg, corners);
+    let (raster, classical) = (Raster::open(ortho)?, segment::Classical { cfg: cfg.clone() });
+    let contrast = |corners: [P2; 4]| contrast_paint(&raster, &classical, &georef, gsd_m, corners);
     // (The slots work on the pixel lattice of a north-up orthophoto with square pixels.)
     let g = &georef.geo_transform;
     let north_up = g[2] == 0.0 && g[4] == 0.0 && (g[1].abs() - g[5].abs()).abs() < 1e-6 * g[1].abs();
@@ -651,10 +651,15 @@ fn read_rgb(r: &Raster, win: Window) -> Result<Vec<u8>, LayoutError> {
 }
 
 /// The classical segmenter's paint (pixel centres) in the box of `corners`, read from the
-/// orthophoto with a margin for its background filter; none where the read fails.
-fn contrast_paint(ortho: &Path, georef: &GeoRef, gsd: f64, cfg: &LayoutConfig, corners: [P2; 4]) -> Vec<P2> {
-    let Ok(r) = Raster::open(ortho) else { return Vec::new() };
-    let margin = (cfg.stroke_max_m / gsd).ceil() + 2.0;
+/// orthophoto `r` with a margin for its background filter; none where the read fails.
+fn contrast_paint(
+    r: &Raster,
+    classical: &segment::Classical,
+    georef: &GeoRef,
+    gsd: f64,
+    corners: [P2; 4],
+) -> Vec<P2> {
+    let margin = (classical.cfg.stroke_max_m / gsd).ceil() + 2.0;
     let px: Vec<[f64; 2]> = corners.iter().map(|c| georef.world_to_pixel(c[0], c[1])).collect();
     let lo = |k: usize| (px.iter().map(|p| p[k]).fold(f64::INFINITY, f64::min) - margin).floor().max(0.0);
     let hi = |k: usize, n: usize| {
@@ -666,9 +671,8 @@ fn contrast_paint(ortho: &Path, georef: &GeoRef, gsd: f64, cfg: &LayoutConfig, c
     }
     let win =
         Window { col: c0 as usize, row: r0 as usize, width: (c1 - c0) as usize, height: (r1 - r0) as usize };
-    let Ok(rgb) = read_rgb(&r, win) else { return Vec::new() };
-    let mask = segment::Classical { cfg: cfg.clone() }
-        .segment(&RgbTile { w: win.width, h: win.height, rgb: &rgb }, gsd);
+    let Ok(rgb) = read_rgb(r, win) else { return Vec::new() };
+    let mask = classical.segment(&RgbTile { w: win.width, h: win.height, rgb: &rgb }, gsd);
     mask.iter()
         .enumerate()
         .filter(|(_, c)| **c != segment::PaintClass::None)
@@ -700,6 +704,15 @@ fn with_support(all: Vec<Piece>, cfg: &LayoutConfig) -> Vec<Piece> {
     };
     let keep: Vec<bool> = all.iter().map(|p| !p.unlike_sides || supported(p)).collect();
     all.into_iter().zip(keep).filter_map(|(p, k)| k.then_some(p)).collect()
+}
+
+impl arrow_rows::Surface for Heights {
+    fn z_at(&self, p: P2) -> Option<f64> {
+        self.at(p)
+    }
+    fn lowest_within(&self, p: P2, radius_m: f64) -> Option<f64> {
+        self.min_within(p, radius_m)
+    }
 }
 
 /// Heights: the lowest DSM value within 0.6 m (cars and canopy over the road are higher than
