@@ -19,6 +19,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         translation: std::env::var_os("WITH_TRANSLATION").is_some(),
         mi_weight: std::env::var("MI_WEIGHT").ok().map(|v| v.parse()).transpose()?.unwrap_or(1.0),
         edge_weight: std::env::var("EDGE_WEIGHT").ok().map(|v| v.parse()).transpose()?.unwrap_or(1.0),
+        restarts: std::env::var("RESTARTS")
+            .ok()
+            .map(|v| v.parse())
+            .transpose()?
+            .unwrap_or(TargetlessConfig::default().restarts),
+        restart_deg: std::env::var("RESTART_DEG")
+            .ok()
+            .map(|v| v.parse())
+            .transpose()?
+            .unwrap_or(TargetlessConfig::default().restart_deg),
         ..TargetlessConfig::default()
     };
     let finest = *cfg.gammas.last().ok_or("no gamma")?;

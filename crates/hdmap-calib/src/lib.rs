@@ -16,6 +16,7 @@ pub mod camlidar;
 pub mod corners;
 pub mod handeye;
 pub mod intrinsics;
+pub mod paint_check;
 pub mod target;
 
 use std::path::{Path, PathBuf};

@@ -5,12 +5,18 @@
 //! marked blocked (BENCHMARK.md, "Targetless camera–LiDAR on the real PJLab pairs"): one frame
 //! per pair does not fix the lever arm along the view to 3 cm (placing the LiDAR 0.30 m further
 //! forward moves manual_0's road paint by under 1 px, `examples/paint_offsets_pjlab.rs`), and
-//! the reference itself leaves 7–15 px of paint offset. Rotation-only refinement reaches
-//! 0.19–0.43° on `manual_0` and leaves the hazy `auto_*` frames. What is asserted here is what
-//! holds: on every pair the objective never gets worse than the guess, and on `manual_0` the
-//! rotation error shrinks at least twofold.
+//! the reference itself lines up less road paint than the refinement's results do. What is
+//! asserted here is what holds:
+//! * on every pair the objective never gets worse than the guess, and the lever arm is kept;
+//! * on `manual_0` the rotation error shrinks at least twofold;
+//! * on `manual_0` and `auto_2` the restarts keep every result in the basin that lines up the
+//!   road paint: within 1° of the reference (measured 0.21–0.60°; without restarts one of these
+//!   auto_2 guesses ended 3.3° off), and lining up more paint than the guess and than the
+//!   reference ([`hdmap_calib::paint_check`]);
+//! * `auto_1` (little paint seen by the LiDAR) is only required not to fail.
 
 use hdmap_calib::camlidar::{self, ScenePair, TargetlessConfig};
+use hdmap_calib::paint_check::{PaintCheck, paint_crossings};
 
 #[test]
 fn rotation_refinement_on_the_real_pairs() {
@@ -19,17 +25,31 @@ fn rotation_refinement_on_the_real_pairs() {
     assert_eq!(samples.len(), 3, "manual_0 + two auto_v2 pairs");
     let cfg = TargetlessConfig::default();
     for s in &samples {
-        let pairs = [ScenePair::from_files(s.camera, &s.image, &s.scan, &cfg).expect("pair")];
+        let gray = hdmap_io::image::read_image(&s.image).expect("image").to_luma8();
+        let scan = camlidar::read_scan(&s.scan).expect("scan");
+        let pairs = [ScenePair::new(s.name.clone(), s.camera, &gray, &scan, &cfg).expect("pair")];
+        // Paint crossings within the refinement's tolerance, counted independently of it.
+        let tol_px = s.camera.fx * cfg.paint_tolerance_deg.to_radians();
+        let agreeing = |t: &hdmap_core::nalgebra::Isometry3<f64>| {
+            paint_crossings(&scan, &gray, &s.camera, t, &PaintCheck::default())
+                .iter()
+                .filter(|c| c.offset_px.abs() <= tol_px)
+                .count()
+        };
+        let at_reference = agreeing(&s.camera_from_lidar);
         for seed in 0..3 {
             let guess = camlidar::perturbed_guess(&s.camera_from_lidar, seed, 2.0, 0.10);
             let r = camlidar::refine_targetless(&pairs, &guess, &cfg).expect("refine");
             let (deg0, m0) = camlidar::extrinsic_difference(&s.camera_from_lidar, &guess);
             let (deg, m) = camlidar::extrinsic_difference(&s.camera_from_lidar, &r.camera_from_lidar);
             eprintln!(
-                "{} seed {seed}: {deg0:.2}° / {:.1} cm → {deg:.3}° / {:.1} cm",
+                "{} seed {seed}: {deg0:.2}° / {:.1} cm → {deg:.3}° / {:.1} cm; paint {} → {} (reference {at_reference}), search {}",
                 s.name,
                 m0 * 100.0,
-                m * 100.0
+                m * 100.0,
+                r.paint_agreeing_initial,
+                r.paint_agreeing_final,
+                r.chosen_search
             );
             assert!(r.score_final[0] >= r.score_initial[0], "{}: objective fell", s.name);
             // Rotation only: the lever arm is the guess's, to the micrometre.
@@ -38,8 +58,19 @@ fn rotation_refinement_on_the_real_pairs() {
                     .norm()
                     < 1e-6
             );
+            assert_eq!(r.paint_agreeing_final, agreeing(&r.camera_from_lidar));
             if s.name == "manual_0" {
                 assert!(deg < deg0 / 2.0, "manual_0 seed {seed}: {deg0:.2}° → {deg:.2}°");
+            }
+            if s.name != "auto_1" {
+                assert!(deg < 1.0, "{} seed {seed}: {deg:.2}° from the reference", s.name);
+                assert!(
+                    r.paint_agreeing_final > r.paint_agreeing_initial.max(at_reference),
+                    "{} seed {seed}: paint {} at the guess, {at_reference} at the reference, {} at the result",
+                    s.name,
+                    r.paint_agreeing_initial,
+                    r.paint_agreeing_final
+                );
             }
         }
     }

@@ -205,6 +205,15 @@ pub fn camera_lidar(a: &CameraLidarArgs) -> anyhow::Result<()> {
                     p.name, r.edge_points[k], r.score_initial[k], r.score_final[k]
                 );
             }
+            let from = match r.chosen_search {
+                0 => "the guess".to_string(),
+                k => format!("restart {k} of {}", cfg.restarts),
+            };
+            println!(
+                "road paint crossings agreeing within {:.2}° (all pairs): {} at the guess → {} at the \
+                 result (the search from {from} chosen)",
+                cfg.paint_tolerance_deg, r.paint_agreeing_initial, r.paint_agreeing_final
+            );
             let how = if cfg.translation { "rotation and translation" } else { "rotation (lever arm kept)" };
             (r.camera_from_lidar, None, format!("{how} refined without a target on {} pairs", pairs.len()))
         }
