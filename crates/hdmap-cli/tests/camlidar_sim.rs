@@ -53,7 +53,8 @@ fn refines_to_the_true_rig_on_simulated_captures() {
     // Issue 5's targets: 0.1° and 1 cm. Rotation meets it. The searched lever arm came to
     // 1.3–1.4 cm on facades without windows; since facades carry windows (glass darker than the
     // wall for camera and LiDAR alike, edges the 32-beam LiDAR samples coarsely) it comes to
-    // 1.7 / 2.35 cm — guarded at 2.5 cm so that it cannot silently get worse.
+    // 1.7 / 2.35 cm, and since the lever arm is searched after the rotation's restarts to
+    // 2.16 / 2.16 cm — guarded at 2.5 cm so that it cannot silently get worse.
     assert!(worst < 0.1, "worst rotation error {worst:.3}° (lever arm known)");
     assert!(worst_full.0 < 0.1 && worst_full.1 < 0.025, "lever arm searched: {worst_full:?}");
 }
