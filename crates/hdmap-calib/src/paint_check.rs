@@ -1,7 +1,7 @@
 //! An independent check of a camera–LiDAR extrinsic on road paint.
 //!
 //! Along each LiDAR beam on the road, a run of bright returns (≥ `paint_ratio` × the running
-//! median of the beam) is a paint crossing. Its intensity-weighted centre is projected with the
+//! median of 61 returns of the beam) is a paint crossing. Its intensity-weighted centre is projected with the
 //! extrinsic under test; the image is read along the beam's projected path, and the bright run
 //! there (grey above the path's median by at least half the peak) gives the paint's centre in
 //! the image. The offset between the two, taken along the beam's direction in the image, is
@@ -27,14 +27,15 @@ pub struct PaintCheck {
     pub min_range_m: f64,
     /// Far limit of the range band, metres.
     pub max_range_m: f64,
-    /// Road returns lie at least this far below the sensor, metres.
+    /// Road returns lie at least this far below the sensor (LiDAR frame, z up), metres; a
+    /// LiDAR mounted lower sees no road returns, and the check finds no crossings.
     pub below_sensor_m: f64,
     /// A paint return is this many times the running median of its beam (61 returns).
     pub paint_ratio: f64,
     /// Without a ring channel, returns of one beam are those whose sorted elevations follow
     /// each other by less than this, degrees.
     pub elevation_gap_deg: f64,
-    /// Least grey-level rise of the paint above the path's median in the image.
+    /// Least rise of the paint above the path's median in the image, grey levels (0–255).
     pub min_contrast: f64,
 }
 
