@@ -795,12 +795,10 @@ pub fn refine_targetless(
         current = t;
         paint_final = agreeing(&t);
     }
-    let maps = finest;
-    let per_pair = |t: &Isometry3<f64>| objective(maps, t);
     Ok(TargetlessResult {
         camera_from_lidar: current,
-        score_initial: per_pair(guess),
-        score_final: per_pair(&current),
+        score_initial: objective(finest, guess),
+        score_final: objective(finest, &current),
         edge_points: kept.iter().map(|k| k.0.len()).collect(),
         evaluations,
         paint_agreeing_initial: agreeing(guess),

@@ -170,6 +170,10 @@ pub fn paint_crossings(
             })
             .collect();
         let bright: Vec<bool> = (0..it.len()).map(|k| it[k] > check.paint_ratio * local[k]).collect();
+        // The beam's azimuth step (its median), for telling a gap in the returns.
+        let mut steps: Vec<f64> = beam.windows(2).map(|w| azimuth(w[1]) - azimuth(w[0])).collect();
+        let m = steps.len() / 2;
+        let step = *steps.select_nth_unstable_by(m, f64::total_cmp).1;
         let mut k = 1;
         while k + 1 < beam.len() {
             if !bright[k] {
@@ -180,9 +184,9 @@ pub fn paint_crossings(
             while j + 2 < beam.len() && bright[j + 1] {
                 j += 1;
             }
-            // Two or more bright returns, darker ones on both sides, no gap in the beam.
-            let gapless = (azimuth(beam[j + 1]) - azimuth(beam[k - 1])).abs()
-                < 0.2f64.to_radians() * (j - k + 4) as f64;
+            // Two or more bright returns, darker ones on both sides, no gap in the beam (the
+            // span from one dark neighbour to the other is within two steps of its count).
+            let gapless = azimuth(beam[j + 1]) - azimuth(beam[k - 1]) < step * (j - k + 4) as f64;
             if j > k && !bright[k - 1] && !bright[j + 1] && gapless {
                 let wsum: f64 = (k..=j).map(|m| it[m] - local[m]).sum();
                 let centre: Vector3<f64> = (k..=j)
